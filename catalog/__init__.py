@@ -1,0 +1,1 @@
+"""Catalog: metadata out to DataHub — schemas, lineage, glossary, ownership and personal-data tags."""

@@ -1,0 +1,20 @@
+"""Configuration, read once from the environment (prefix LINLI_) or a `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINLI_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("data")
+    demo_residents: int = 20_000
+    demo_days: int = 3
+    demo_seed: int = 7
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Serving: the FastAPI data services and the Superset assets kept as code."""
