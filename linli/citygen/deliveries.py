@@ -105,8 +105,9 @@ def mix_defects(
         if row is None:
             continue
         rows.append(row)
-        # A duplicate always comes after its original, so the second copy is the defect.
-        sort_key.append(rng.uniform(t + 0.5, n) if kind == "duplicate_row" else rng.uniform(-0.5, n))
+        # A defect row comes after the row it was made from, so where it shares that row's key
+        # (a duplicate, a mistyped copy) the later row is the defect and the original stays clean.
+        sort_key.append(rng.uniform(t + 0.5, n))
         kind_of.append(kind)
     extra = pl.DataFrame(rows, schema={c: pl.Utf8 for c in source.columns}).with_columns(
         _defect=pl.Series(kind_of, dtype=pl.Utf8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from dataclasses import dataclass
@@ -66,10 +67,22 @@ def generate(cfg: GenerateConfig, progress: Callable[[str, int, int], None] = la
     _write_places(dl, manifest, places, houses, estates)
     _write_registry(dl, manifest, cfg, places.communities, residents)
     _write_static(dl, manifest, cfg, orgs, staff, devices, vehicles)
+    _write_truth(truth, beh, houses, residents)
 
     vehicles_at = vehicles.join(houses.select("house_code", "estate_code"), on="house_code")
     chunks = _chunks(cfg.seed, places.communities, beh, vehicles_at, places.grids, staff)
-    meters = beh.devices.filter(pl.col("kind").str.ends_with("_meter"))
+    world = (
+        {
+            "communities": places.communities, "grids": places.grids.drop("ring"), "estates": estates,
+            "buildings": places.buildings, "houses": houses, "residents": residents, "vehicles": vehicles,
+            "organizations": orgs, "grid_staff": staff,
+        }
+        if keep_world
+        else None
+    )
+    # The feeds need only the chunks: let the city's big tables go to bound memory at full scale.
+    del places, residents, houses, orgs, estates, staff, devices, vehicles, vehicles_at, beh
+    gc.collect()
     state = {c.index: c.devices.filter(pl.col("kind").str.ends_with("_meter"))["base_reading"].to_numpy().copy() for c in chunks}
     orders, missed = [], []
     for d in range(cfg.days):
@@ -104,14 +117,10 @@ def generate(cfg: GenerateConfig, progress: Callable[[str, int, int], None] = la
                    "end": f"{(start + np.timedelta64(cfg.days, 'D'))}T00:00:00+08:00"},
     }
     manifest.write(truth / "manifest.json", meta)
-    _write_truth(truth, beh, houses, residents, places, meters, pl.concat(missed), meta)
-    if keep_world:
-        return {
-            "communities": places.communities, "grids": places.grids.drop("ring"), "estates": estates,
-            "buildings": places.buildings, "houses": houses, "residents": residents, "vehicles": vehicles,
-            "organizations": orgs, "grid_staff": staff,
-        }
-    return None
+    pl.concat(missed).select("device_id", "date", "round_no").sort("date", "device_id", "round_no").write_csv(
+        truth / "patrol_missed.csv"
+    )
+    return world
 
 
 @dataclass
@@ -348,14 +357,13 @@ def _whole_file_defects(dl: Path, manifest: Manifest, cfg: GenerateConfig) -> No
             record.rows, record.file_defect, record.copy_of = original.rows, kind, original.path
 
 
-def _write_truth(truth: Path, beh, houses, residents, places, meters, missed, meta) -> None:
+def _write_truth(truth: Path, beh, houses, residents) -> None:
     """Behaviour truth and headline counts, as CSV the tests compare the platform against."""
     beh.elderly_alone_inactive.sort("id_no").write_csv(truth / "elderly_alone_inactive.csv")
     beh.vacant_house.sort("house_code").write_csv(truth / "vacant_house.csv")
     beh.overcrowded_house.sort("house_code").write_csv(truth / "overcrowded_house.csv")
     beh.meter_leak.sort("device_id").write_csv(truth / "meter_leak.csv")
     beh.device_offline.sort("device_id").write_csv(truth / "device_offline.csv")
-    missed.select("device_id", "date", "round_no").sort("date", "device_id", "round_no").write_csv(truth / "patrol_missed.csv")
     residents.group_by("community_code").agg(
         residents=pl.len(),
         households=pl.col("household_no").n_unique(),

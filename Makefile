@@ -1,0 +1,30 @@
+# Linli: `make demo` runs the whole demo city; `make test` runs the tests. Both install what they need.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: demo test install services bench-generate clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $@
+
+services:
+	bash scripts/ensure-services.sh
+
+demo: install
+	$(VENV)/bin/linli demo
+
+test: install services
+	$(PY) -m pytest
+
+bench-generate: install
+	$(PY) bench/generate/run.py
+
+clean:
+	rm -rf $(VENV) data test-output bench/out
