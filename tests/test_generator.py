@@ -269,3 +269,18 @@ def test_rates_are_realistic(city, manifest):
     vehicles = pl.read_csv(city / "deliveries" / "property" / "vehicles.csv", infer_schema=False)
     households = _registry(city, manifest)["户号"].n_unique()
     assert 0.2 <= len(vehicles) / households <= 0.4
+
+
+def test_places_lie_near_their_banner_seat(city):
+    seats = divisions().filter(pl.col("level") == "county").select("seat_lon", "seat_lat", banner_code="code")
+    comm = pl.read_csv(city / "deliveries" / "place" / "communities.csv", schema_overrides={"banner_code": pl.Utf8})
+    near = comm.join(seats, on="banner_code")
+    assert len(near) == len(comm)
+    # Within about 50 km of the seat: a few tenths of a degree.
+    assert ((near["centre_lon"] - near["seat_lon"]).abs() < 0.6).all()
+    assert ((near["centre_lat"] - near["seat_lat"]).abs() < 0.5).all()
+    grids = json.loads((city / "deliveries" / "place" / "grids.geojson").read_text(encoding="utf-8"))
+    ring = grids["features"][0]["geometry"]["coordinates"][0]
+    assert len(ring) == 5 and ring[0] == ring[-1] and all(isinstance(x, float) for pt in ring for x in pt)
+    devices = pl.read_csv(city / "deliveries" / "device" / "device_registry.csv", infer_schema=False)
+    assert devices["lon"].cast(pl.Float64).is_nan().sum() == 0 and devices["lon"].null_count() == 0

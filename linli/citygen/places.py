@@ -52,7 +52,10 @@ def place_streets(seed: int, n_communities: int) -> pl.DataFrame:
     seats = div.filter(pl.col("level").is_in(["city", "county"])).select(
         pl.col("code").alias("parent_code"), "seat_lon", "seat_lat", pl.col("name").alias("banner_name")
     )
-    streets = div.filter(pl.col("level").is_in(["street", "township"])).join(seats, on="parent_code", how="left")
+    # Streets carry no seat of their own: they take their banner's (or the city's) seat.
+    streets = div.filter(pl.col("level").is_in(["street", "township"])).drop("seat_lon", "seat_lat").join(
+        seats, on="parent_code", how="left"
+    )
     rng = stream(seed, "streets")
     urban = (streets["level"] == "street").to_numpy()
     weight = np.where(urban, 3.0, 1.0)
