@@ -8,7 +8,7 @@ import pytest
 
 from linli.citygen.generate import GenerateConfig, generate
 
-SMALL_CITY = dict(residents=2000, days=2, seed=7, start_date=date(2024, 5, 1), defect_rate=0.02)
+SMALL_CITY = dict(residents=2000, days=3, seed=7, start_date=date(2024, 5, 1), defect_rate=0.02)
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +22,13 @@ def city(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def manifest(city) -> dict:
     return json.loads((city / "truth" / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def lake(city, tmp_path_factory) -> Path:
+    """The small city landed once by `linli ingest`'s core."""
+    from ingest.run import ingest_directory
+
+    root = tmp_path_factory.mktemp("lake")
+    ingest_directory(city / "deliveries", root)
+    return root

@@ -13,10 +13,20 @@ from pathlib import Path
 import polars as pl
 from python_calamine import CalamineWorkbook
 
-from linli.standards import credit_code_is_valid, id_is_valid
+import duckdb
+
+from ingest.rules import register
+
 
 TIME_FORMATS = {"iso": "%Y-%m-%dT%H:%M:%S%z", "slash": "%Y/%m/%d %H:%M:%S", "plain": "%Y-%m-%d %H:%M:%S"}
 DOOR_LAYOUT = {"hikvision": "iso", "dahua": "epoch_ms", "leelen": "slash"}
+
+
+def valid(values: pl.Series, macro: str) -> pl.Series:
+    """The validators' own DuckDB macro (gb11643_valid, gb32100_valid, ...) over a column."""
+    con = register(duckdb.connect())
+    frame = pl.DataFrame({"x": values})
+    return con.execute(f"SELECT {macro}(x) AS ok FROM frame").pl()["ok"]
 
 
 def read_text(path: Path, encoding: str) -> list[str]:
@@ -167,11 +177,11 @@ def _classify(source: str, rel: str, df: pl.DataFrame, known: set[str]) -> pl.Se
     elif source == "registry":
         id_col = next(c for c in ("公民身份号码", "身份证号", "身份证号码") if c in df.columns)
         resident_id = df["证件类型"] == "居民身份证"
-        id_bad = df["_shape_ok"] & resident_id & ~df.select(id_is_valid(id_col))[id_col]
+        id_bad = df["_shape_ok"] & resident_id & ~valid(df[id_col], "gb11643_valid")
         date_bad = df["_shape_ok"] & df["出生日期"].str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_null()
         dup = dup_of([id_col])
     elif source == "organization":
-        id_bad = ~df.select(credit_code_is_valid("统一社会信用代码"))["统一社会信用代码"]
+        id_bad = ~valid(df["统一社会信用代码"], "gb32100_valid")
     kind = pl.select(
         pl.when(pl.lit(df["_shape"]).is_not_null())
         .then(pl.lit(df["_shape"]))

@@ -12,9 +12,9 @@ from charset_normalizer import from_bytes
 
 from linli.citygen.generate import GenerateConfig, generate
 from linli.citygen.places import divisions
-from linli.standards import credit_code_is_valid, id_is_valid
+from linli.standards import credit_check_char, id_check_char, org_code_check_char
 from tests.conftest import SMALL_CITY
-from tests.deliveries_reader import expected_lines, file_rows, find_row_defects, parse_period, parse_time
+from tests.deliveries_reader import valid, expected_lines, file_rows, find_row_defects, parse_period, parse_time
 
 
 def _trees_identical(a, b) -> bool:
@@ -37,11 +37,25 @@ def test_another_seed_gives_another_city(city, tmp_path):
     assert not _trees_identical(city, other)
 
 
+def test_check_characters_match_the_standards_examples():
+    # The examples printed in the standards themselves.
+    examples = pl.DataFrame({"id": ["11010519491231002X", "110105194912310021"], "code": ["91350100M000100Y43", "91350100M000100Y44"]})
+    assert valid(examples["id"], "gb11643_valid").to_list() == [True, False]
+    assert valid(examples["code"], "gb32100_valid").to_list() == [True, False]
+    computed = examples.select(
+        id=pl.col("id").str.slice(0, 17) + id_check_char(pl.col("id").str.slice(0, 17)),
+        code=pl.col("code").str.slice(0, 17) + credit_check_char(pl.col("code").str.slice(0, 17)),
+        org=org_code_check_char(pl.col("code").str.slice(8, 8)),
+    )
+    assert computed["id"][0] == "11010519491231002X" and computed["code"][0] == "91350100M000100Y43"
+    assert computed["org"][0] == examples["code"][0][16]  # GB 11714 check of M000100Y → 4
+
+
 def test_every_community_lies_under_a_real_street(city):
     streets = divisions().filter(pl.col("level").is_in(["street", "township"]))
     comm = pl.read_csv(city / "deliveries" / "place" / "communities.csv", infer_schema=False)
     assert comm["community_code"].str.len_chars().eq(12).all()
-    assert comm["community_code"].str.slice(0, 9).is_in(streets["code"]).all()
+    assert comm["community_code"].str.slice(0, 9).is_in(streets["code"].to_list()).all()
     named = comm.join(streets.select(street_code="code", real_name="name"), on="street_code")
     assert (named["street_name"] == named["real_name"]).all()
 
@@ -53,7 +67,8 @@ def test_registry_ids_valid_exactly_where_no_defect_was_injected(city, manifest)
             continue
         rows = file_rows(city / "deliveries", rel, rec).filter(pl.col("_shape_ok"))
         id_col = next(c for c in ("公民身份号码", "身份证号", "身份证号码") if c in rows.columns)
-        rows = rows.filter(pl.col("证件类型") == "居民身份证").with_columns(ok=id_is_valid(id_col))
+        rows = rows.filter(pl.col("证件类型") == "居民身份证")
+        rows = rows.with_columns(ok=valid(rows[id_col], "gb11643_valid"))
         injected = {e["line"] for e in rec["defects"].get("bad_id_check_digit", {"keys": []})["keys"]}
         assert set(rows.filter(~pl.col("ok"))["_line"].to_list()) == injected
         seen_bad += len(injected)
@@ -62,10 +77,10 @@ def test_registry_ids_valid_exactly_where_no_defect_was_injected(city, manifest)
 
 def test_grid_staff_and_organisations_carry_valid_codes(city):
     staff = pl.read_csv(city / "deliveries" / "organization" / "grid_staff.csv", infer_schema=False)
-    assert staff.select(id_is_valid("公民身份号码").all()).item()
+    assert valid(staff["公民身份号码"], "gb11643_valid").all()
     assert staff["公民身份号码"].n_unique() == len(staff)
     orgs = pl.read_csv(city / "deliveries" / "organization" / "organizations.csv", infer_schema=False)
-    assert orgs.select(credit_code_is_valid("统一社会信用代码").sum()).item() >= len(orgs) - 3
+    assert valid(orgs["统一社会信用代码"], "gb32100_valid").sum() >= len(orgs) - 3
 
 
 def test_recounted_defects_equal_the_manifest(city, manifest):
@@ -193,7 +208,7 @@ def test_vacant_and_overcrowded_houses_recounted(city, manifest):
 
 def _meter_readings(city, manifest) -> pl.DataFrame:
     registry = pl.read_csv(city / "deliveries" / "device" / "device_registry.csv", infer_schema=False)
-    m = _clean(city, manifest, "meter").filter(pl.col("meter_id").is_in(registry["device_id"]))
+    m = _clean(city, manifest, "meter").filter(pl.col("meter_id").is_in(registry["device_id"].to_list()))
     return m.join(registry.select(meter_id="device_id", base=pl.col("base_reading").cast(pl.Float64)), on="meter_id").with_columns(
         reading=pl.col("reading").cast(pl.Float64) / pl.when(pl.col("unit") == "L").then(1000).otherwise(1),
         t=pl.col("read_time").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S"),
@@ -203,7 +218,7 @@ def _meter_readings(city, manifest) -> pl.DataFrame:
 def test_leaking_meters_recounted(city, manifest):
     m = _meter_readings(city, manifest).filter(pl.col("meter_id").str.starts_with("WM")).sort("meter_id", "t")
     hourly = m.group_by("meter_id").agg(pl.len()).filter(pl.col("len") >= 24)["meter_id"]
-    night = m.filter(pl.col("meter_id").is_in(hourly)).with_columns(
+    night = m.filter(pl.col("meter_id").is_in(hourly.to_list())).with_columns(
         used=pl.col("reading").diff().over("meter_id"), hour=pl.col("t").dt.hour()
     ).filter(pl.col("hour").is_between(2, 4))
     leaking = night.group_by("meter_id").agg(pl.col("used").min()).filter(pl.col("used") >= 0.01)["meter_id"]

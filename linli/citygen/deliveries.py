@@ -148,13 +148,17 @@ class LineFile:
 
     def _write(self, lines) -> None:
         text = "\n".join(lines) + "\n"
-        self.fh.write(text.encode(self.encoding))
+        # A byte-order mark starts the file, not every chunk appended to it.
+        encoding = "utf-8" if self.encoding == "utf-8-sig" and self.line else self.encoding
+        self.fh.write(text.encode(encoding))
         self.line += len(lines)
 
     def append(self, df: pl.DataFrame, rng: np.random.Generator, rate: float) -> None:
         if df.is_empty():
             return
         mixed = mix_defects(df, self.source, rng, rate)
+        if "序号" in mixed.columns:  # the row number column is numbered as delivered
+            mixed = mixed.with_columns(序号=pl.int_range(self.record.rows + 1, self.record.rows + len(mixed) + 1).cast(pl.Utf8))
         if self.fmt == "csv":
             lines = csv_lines(mixed, self.source.columns)
         else:

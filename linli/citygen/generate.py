@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import shutil
@@ -57,6 +58,7 @@ def generate(cfg: GenerateConfig, progress: Callable[[str, int, int], None] = la
     progress("city", 0, 1)
     places = build_places(cfg.seed, cfg.residents, household_counts(cfg.seed))
     residents, houses = build_people(cfg.seed, start, places.communities, places.houses)
+    release_memory()
     orgs, estates = build_organizations(cfg.seed, places.communities, places.estates)
     staff = build_grid_staff(cfg.seed, places.grids, places.communities, start)
     devices = build_devices(cfg.seed, estates, places.buildings, places.units, houses, cfg.interval_share, start)
@@ -69,8 +71,6 @@ def generate(cfg: GenerateConfig, progress: Callable[[str, int, int], None] = la
     _write_static(dl, manifest, cfg, orgs, staff, devices, vehicles)
     _write_truth(truth, beh, houses, residents)
 
-    vehicles_at = vehicles.join(houses.select("house_code", "estate_code"), on="house_code")
-    chunks = _chunks(cfg.seed, places.communities, beh, vehicles_at, places.grids, staff)
     world = (
         {
             "communities": places.communities, "grids": places.grids.drop("ring"), "estates": estates,
@@ -80,9 +80,22 @@ def generate(cfg: GenerateConfig, progress: Callable[[str, int, int], None] = la
         if keep_world
         else None
     )
-    # The feeds need only the chunks: let the city's big tables go to bound memory at full scale.
-    del places, residents, houses, orgs, estates, staff, devices, vehicles, vehicles_at, beh
-    gc.collect()
+    # The feeds need only a few columns: let the city's big tables go to bound memory at full scale.
+    feed_residents = beh.residents.select("community_code", "id_no", "phone", "door_id", "inactive_after", "elderly_alone")
+    feed_devices = beh.devices.select(
+        "device_id", "kind", "vendor", "estate_code", "community_code", "offline_after", "household_size", "leak",
+        "protected", "interval_minutes", "base_reading",
+    )
+    feed_vehicles = vehicles.join(houses.select("house_code", "estate_code"), on="house_code").select(
+        "plate", "estate_code", "community_code", "vehicle_type", "plate_color"
+    )
+    communities, grids = places.communities, places.grids.select("grid_code", "community_code")
+    staff = staff.select("staff_id", "grid_code", "community_code")
+    del places, residents, houses, orgs, estates, devices, vehicles, beh
+    release_memory()
+    chunks = _chunks(cfg.seed, communities, feed_residents, feed_devices, feed_vehicles, grids, staff)
+    del feed_residents, feed_devices, feed_vehicles
+    release_memory()
     state = {c.index: c.devices.filter(pl.col("kind").str.ends_with("_meter"))["base_reading"].to_numpy().copy() for c in chunks}
     orders, missed = [], []
     for d in range(cfg.days):
@@ -146,16 +159,24 @@ class _Emitter:
             self.files[key].append(part, self.rng, self.rate)
 
 
-def _chunks(seed: int, communities, beh, vehicles, grids, staff) -> list[ev.Chunk]:
+def release_memory() -> None:
+    """Return freed heap to the OS: at full scale the allocator otherwise keeps gigabytes."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc
+        pass
+
+
+def _chunks(seed: int, communities, residents, devices, vehicles, grids, staff) -> list[ev.Chunk]:
     """Groups of whole communities with about CHUNK_RESIDENTS residents each."""
     sizes = communities["residents"].to_numpy()
     group = np.cumsum(sizes) // CHUNK_RESIDENTS
     group = np.unique(group, return_inverse=True)[1]
     codes = communities["community_code"].to_numpy()
-    res = beh.residents.select("community_code", "id_no", "phone", "door_id", "inactive_after", "elderly_alone")
     # Half a percent of residents with a phone file orders again and again (重复投诉).
     rng = stream(seed, "frequent-reporters")
-    with_phone = beh.residents.filter(pl.col("phone") != "")
+    with_phone = residents.filter(pl.col("phone") != "")
     frequent = with_phone.filter(pl.Series(rng.random(len(with_phone)) < 0.005)).select("community_code", "phone")
     out = []
     for g in range(int(group.max()) + 1):
@@ -164,8 +185,8 @@ def _chunks(seed: int, communities, beh, vehicles, grids, staff) -> list[ev.Chun
         out.append(
             ev.Chunk(
                 index=g,
-                residents=res.filter(in_chunk),
-                devices=beh.devices.filter(in_chunk),
+                residents=residents.filter(in_chunk),
+                devices=devices.filter(in_chunk),
                 vehicles=vehicles.filter(in_chunk),
                 grids=grids.filter(in_chunk).select("grid_code", "community_code"),
                 staff=staff.filter(in_chunk),

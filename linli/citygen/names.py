@@ -8,7 +8,7 @@ from faker.providers.company.zh_CN import Provider as CompanyProvider
 from faker.providers.person.zh_CN import Provider as PersonProvider
 from faker.providers.phone_number.zh_CN import Provider as PhoneProvider
 
-from linli.standards import id_check_chars
+from linli.standards import id_check_char
 
 
 def _gbk_safe(words) -> np.ndarray:
@@ -62,24 +62,16 @@ def mobile_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.char.add(rng.choice(PHONE_PREFIXES, n), tail)
 
 
-def id_numbers(address_codes: np.ndarray, birth_dates: np.ndarray, sequence: np.ndarray) -> np.ndarray:
-    """GB 11643 numbers from 6-digit address codes, datetime64[D] birth dates and 3-digit sequences."""
-    ymd = np.char.replace(np.datetime_as_string(birth_dates, unit="D"), "-", "")
-    first17 = np.char.add(np.char.add(address_codes.astype("U6"), ymd), np.char.zfill(sequence.astype(str), 3))
-    return np.char.add(first17, id_check_chars(first17))
-
-
 def with_id_numbers(people: pl.DataFrame, staff: bool = False) -> pl.DataFrame:
     """Add a unique `id_no` from `origin_code`, `birth_date` and `sex`.
 
     The sequence is a rank within (origin, birth date, sex) — odd for men, even for women —
     offset per birth day for residents and in the 9xx range for staff, so no two people collide.
     """
-    ranked = people.with_columns(_rank=pl.int_range(pl.len()).over(["origin_code", "birth_date", "sex"]))
-    rank = ranked["_rank"].to_numpy()
-    male = ranked["sex"].to_numpy() == "1"
-    day = ranked["birth_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    base = np.full(len(day), 450) if staff else (day * 37) % 400
-    seq = (2 * (base + rank) + np.where(male, 1, 0)) % 1000
-    ids = id_numbers(ranked["origin_code"].to_numpy(), ranked["birth_date"].to_numpy(), seq)
-    return ranked.with_columns(id_no=pl.Series(ids)).drop("_rank")
+    base = pl.lit(450) if staff else (pl.col("birth_date").cast(pl.Int64) * 37) % 400
+    rank = pl.int_range(pl.len()).over(["origin_code", "birth_date", "sex"])
+    seq = (2 * (base + rank) + (pl.col("sex") == "1").cast(pl.Int64)) % 1000
+    first17 = pl.col("origin_code") + pl.col("birth_date").dt.strftime("%Y%m%d") + seq.cast(pl.Utf8).str.zfill(3)
+    return people.with_columns(_first17=first17).with_columns(
+        id_no=pl.col("_first17") + id_check_char(pl.col("_first17"))
+    ).drop("_first17")

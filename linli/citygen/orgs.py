@@ -7,7 +7,7 @@ import polars as pl
 
 from linli.citygen.names import COMPANY_PREFIXES, mobile_numbers, person_names, with_id_numbers
 from linli.citygen.random import stream
-from linli.standards import GB32100_ALPHABET, credit_check_chars, gb11714_check
+from linli.standards import GB32100_ALPHABET, credit_check_char, org_code_check_char
 
 # GB 32100 registration authority + organisation type per kind of organisation.
 KINDS = {
@@ -19,12 +19,13 @@ KINDS = {
 ORG_ALPHABET = np.array(list(GB32100_ALPHABET))
 
 
-def credit_codes(rng: np.random.Generator, prefix: np.ndarray, division: np.ndarray) -> np.ndarray:
+def credit_codes(rng: np.random.Generator, prefix: np.ndarray, division: np.ndarray) -> pl.Series:
     n = len(prefix)
     body8 = np.array(["".join(r) for r in rng.choice(ORG_ALPHABET[:10], (n, 8))])
-    org9 = np.char.add(body8, gb11714_check(body8))
-    first17 = np.char.add(np.char.add(prefix.astype("U2"), division.astype("U6")), org9)
-    return np.char.add(first17, credit_check_chars(first17))
+    codes = pl.DataFrame({"prefix": prefix, "division": division, "body8": body8}).select(
+        first17=pl.col("prefix") + pl.col("division") + pl.col("body8") + org_code_check_char(pl.col("body8"))
+    )
+    return codes.select(pl.col("first17") + credit_check_char(pl.col("first17")))["first17"]
 
 
 def build_organizations(seed: int, communities: pl.DataFrame, estates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -55,7 +56,7 @@ def build_organizations(seed: int, communities: pl.DataFrame, estates: pl.DataFr
     male = rng.random(len(kinds)) < 0.6
     orgs = pl.DataFrame(
         {
-            "credit_code": codes,
+            "credit_code": codes.to_numpy(),
             "org_name": names,
             "org_kind": kinds,
             "community_code": comm_codes,

@@ -1,0 +1,142 @@
+"""Reading deliveries into raw text rows, and refusing whole files that cannot be read.
+
+Text files are streamed as lines in Arrow batches with their line numbers (so every row read
+can be accounted for); spreadsheets are read cell by cell. Nothing here interprets values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from charset_normalizer import from_bytes
+from python_calamine import CalamineWorkbook
+
+SAMPLE_BYTES = 1 << 20
+MAX_LINE_BYTES = 1 << 24  # a "line" longer than 16 MiB is no record of any source
+# Encodings community systems really use; the detector's names for them.
+ACCEPTED = {"utf_8": "utf-8", "ascii": "utf-8", "gbk": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030"}
+XLSX_MAX_UNCOMPRESSED = 512 << 20
+XLSX_MAX_RATIO = 200
+TOTAL_ROW_MARKERS = ("合计", "总计", "小计")
+
+
+class DeliveryError(Exception):
+    """The whole delivery cannot be read; the message is recorded in the ledger."""
+
+
+def detect_encoding(path: Path) -> str:
+    """The file's text encoding among those accepted, decided by charset detection."""
+    with open(path, "rb") as fh:
+        head = fh.read(SAMPLE_BYTES)
+    if not head:
+        raise DeliveryError("empty file: no bytes")
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DeliveryError("encoding utf-16 is not accepted (UTF-8, UTF-8 with BOM, GBK/GB18030)")
+    if b"\x00" in head:
+        raise DeliveryError("binary content: NUL bytes in a text delivery")
+    if len(head) == SAMPLE_BYTES and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]  # never judge a character cut in half
+    best = from_bytes(head).best()
+    if best is None:
+        raise DeliveryError("not text in any known encoding (binary or corrupted content)")
+    if best.encoding not in ACCEPTED:
+        raise DeliveryError(f"encoding {best.encoding} is not accepted (UTF-8, UTF-8 with BOM, GBK/GB18030)")
+    return ACCEPTED[best.encoding]
+
+
+def iter_lines(path: Path, encoding: str, batch_bytes: int = MAX_LINE_BYTES) -> Iterator[pa.Table]:
+    """Batches of (`_line`, `line`): every physical line, numbered from 1, empty ones included."""
+    read = pacsv.ReadOptions(column_names=["line"], block_size=batch_bytes, encoding=encoding)
+    # No delimiter or quote can split a line: each one arrives whole.
+    parse = pacsv.ParseOptions(delimiter="\x1f", quote_char=False, escape_char=False, ignore_empty_lines=False,
+                               invalid_row_handler=lambda row: "skip")
+    convert = pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False, quoted_strings_can_be_null=False)
+    try:
+        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        first = 1
+        for batch in reader:
+            n = batch.num_rows
+            yield pa.table({"_line": pa.array(range(first, first + n), pa.int64()), "line": batch.column(0)})
+            first += n
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        text = str(exc)
+        if "straddling" in text or "block" in text:
+            raise DeliveryError(f"a line longer than {MAX_LINE_BYTES >> 20} MiB: not a record of this source") from exc
+        raise DeliveryError(f"unreadable as {encoding} text: {text[:200]}") from exc
+
+
+def _cell(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    return str(value).strip()
+
+
+def check_xlsx(path: Path) -> None:
+    """Refuse a spreadsheet that is no zip, or whose contents would expand without bound."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DeliveryError(f"not a readable .xlsx (zip) file: {exc}") from exc
+    packed = sum(i.compress_size for i in infos) or 1
+    unpacked = sum(i.file_size for i in infos)
+    if unpacked > XLSX_MAX_UNCOMPRESSED or unpacked / packed > XLSX_MAX_RATIO:
+        raise DeliveryError(
+            f"refused as a decompression bomb: {unpacked:,} bytes unpacked from {packed:,} (limits {XLSX_MAX_UNCOMPRESSED:,}, ratio {XLSX_MAX_RATIO})"
+        )
+
+
+def read_xlsx(path: Path, known_headers: set[str], fill_down: set[str]) -> tuple[list[str], pa.Table]:
+    """The first sheet as (header, rows): the header is the first row naming known columns.
+
+    Title rows above it are skipped, merged cells are filled over their whole range for the
+    columns that merge by design (`fill_down` headers), and trailing total rows are dropped.
+    `_line` is the sheet row number.
+    """
+    check_xlsx(path)
+    try:
+        sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
+        rows = sheet.to_python(skip_empty_area=False)
+        merged = sheet.merged_cell_ranges or []
+    except Exception as exc:  # calamine raises its own error types for corrupt workbooks
+        raise DeliveryError(f"unreadable .xlsx: {exc}") from exc
+    header_at = next(
+        (i for i, r in enumerate(rows[:20]) if sum((_cell(v) or "") in known_headers for v in r) >= max(2, len([v for v in r if _cell(v)]) // 2)),
+        None,
+    )
+    if header_at is None:
+        raise DeliveryError("no header row naming this source's columns in the first 20 rows")
+    header = [_cell(v) or f"_col{i}" for i, v in enumerate(rows[header_at])]
+    body = [[_cell(v) for v in r] + [None] * (len(header) - len(r)) for r in rows[header_at + 1:]]
+    for (r0, c0), (r1, c1) in merged:
+        if c0 < len(header) and header[c0] in fill_down and r0 > header_at:
+            value = body[r0 - header_at - 1][c0]
+            for r in range(r0 + 1, r1 + 1):
+                body[r - header_at - 1][c0] = value
+    while body and (not any(body[-1]) or (body[-1][0] or "").startswith(TOTAL_ROW_MARKERS)):
+        body.pop()
+    columns = {h: pa.array([r[i] for r in body], pa.string()) for i, h in enumerate(header)}
+    lines = pa.array(range(header_at + 2, header_at + 2 + len(body)), pa.int64())
+    return header, pa.table({"_line": lines, **columns})
+
+
+def geojson_lines(path: Path) -> pa.Table:
+    """A FeatureCollection as JSON lines: each feature's properties plus its geometry as text."""
+    try:
+        features = json.loads(path.read_bytes().decode("utf-8"))["features"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeliveryError(f"not a GeoJSON FeatureCollection: {exc}") from exc
+    lines = [json.dumps({**f.get("properties", {}), "geometry": json.dumps(f.get("geometry"))}, ensure_ascii=False) for f in features]
+    return pa.table({"_line": pa.array(range(1, len(lines) + 1), pa.int64()), "line": pa.array(lines, pa.string())})

@@ -1,0 +1,69 @@
+"""Format rules as DuckDB SQL macros, registered on every connection that validates data.
+
+The national-standard rules are built from the constants in `linli.standards`, so ingest's
+validator and the quality suites (which run these same macros over their batches) apply one
+definition.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from linli.standards import (
+    DIVISION_12_PATTERN, GB11643_CHECK, GB11643_PATTERN, GB11643_WEIGHTS, GB32100_ALPHABET, GB32100_PATTERN,
+    GB32100_WEIGHTS, MOBILE_PATTERN, PLATE_PATTERN,
+)
+
+
+def _weighted_sum(weights, digit_expr: str) -> str:
+    return " + ".join(f"{int(w)} * {digit_expr.format(i=i + 1)}" for i, w in enumerate(weights))
+
+
+_GB11643_SUM = _weighted_sum(GB11643_WEIGHTS, "TRY_CAST(substr(x, {i}, 1) AS INTEGER)")
+_GB32100_SUM = _weighted_sum(GB32100_WEIGHTS, "(instr('" + GB32100_ALPHABET + "', substr(x, {i}, 1)) - 1)")
+
+MACROS = {
+    # GB 11643: form, then the ISO 7064 MOD 11-2 check character.
+    "gb11643_valid": f"""(x) AS coalesce(regexp_full_match(x, '{GB11643_PATTERN[1:-1]}')
+        AND substr(x, 18, 1) = substr('{''.join(GB11643_CHECK)}', (({_GB11643_SUM}) % 11) + 1, 1), false)""",
+    # GB 32100: form, then the MOD 31 check character.
+    "gb32100_valid": f"""(x) AS coalesce(regexp_full_match(x, '{GB32100_PATTERN[1:-1]}')
+        AND substr(x, 18, 1) = substr('{GB32100_ALPHABET}', ((31 - ({_GB32100_SUM}) % 31) % 31) + 1, 1), false)""",
+    "mobile_valid": f"(x) AS coalesce(regexp_full_match(x, '{MOBILE_PATTERN[1:-1]}'), false)",
+    "plate_valid": f"(x) AS coalesce(regexp_full_match(x, '{PLATE_PATTERN[1:-1]}'), false)",
+    "division12_valid": f"(x) AS coalesce(regexp_full_match(x, '{DIVISION_12_PATTERN[1:-1]}'), false)",
+    # Masked display forms: enough to recognise one's own record, not enough to identify anyone.
+    "mask_id": "(x) AS CASE WHEN length(x) > 10 THEN left(x, 6) || repeat('*', length(x) - 10) || right(x, 4) ELSE repeat('*', length(x)) END",
+    "mask_phone": "(x) AS CASE WHEN length(x) = 11 THEN left(x, 3) || '****' || right(x, 4) ELSE repeat('*', length(x)) END",
+    "mask_name": "(x) AS left(x, 1) || repeat('*', greatest(length(x) - 1, 1))",
+    "mask_plate": "(x) AS left(x, 2) || repeat('*', greatest(length(x) - 4, 1)) || right(x, 2)",
+}
+
+# Format rules: SQL condition on a value `x` (never null here) that must hold.
+FORMATS = {
+    "id_number": "gb11643_valid(x) OR regexp_full_match(x, '[A-Z][0-9]{8}')",  # resident ID, or a passport
+    "mobile": "mobile_valid(x)",
+    "plate": "plate_valid(x)",
+    "credit_code": "gb32100_valid(x)",
+    "division12": "division12_valid(x)",
+    "grid": "regexp_full_match(x, '15[0-9]{13}')",
+    "house": "regexp_full_match(x, '15[0-9]{10}B[0-9]{9}')",
+    "unit_interval": "TRY_CAST(x AS DOUBLE) BETWEEN 0 AND 1",
+    "non_negative": "TRY_CAST(x AS DOUBLE) >= 0",
+    "satisfaction": "TRY_CAST(x AS INTEGER) BETWEEN 1 AND 5",
+    "longitude": "TRY_CAST(x AS DOUBLE) BETWEEN 73 AND 136",
+    "latitude": "TRY_CAST(x AS DOUBLE) BETWEEN 3 AND 54",
+}
+
+
+def register(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    for name, body in MACROS.items():
+        con.execute(f"CREATE OR REPLACE MACRO {name}{body}")
+    for name, condition in FORMATS.items():
+        con.execute(f"CREATE OR REPLACE MACRO format_{name}(x) AS coalesce({condition}, false)")
+    return con
+
+
+def format_check(rule: str, column_sql: str) -> str:
+    """SQL that is true where the column satisfies the named format rule."""
+    return f"format_{rule}({column_sql})"
