@@ -61,8 +61,9 @@ def file_delivery(source: Source, root: Path, path: Path) -> Delivery:
     return Delivery(source, path.relative_to(root).as_posix(), digest.hexdigest(), path.stat().st_size, path=path)
 
 
-def delivery_id(d: Delivery) -> str:
-    return hashlib.sha256(f"{d.name}\0{d.checksum}".encode()).hexdigest()[:20]
+def delivery_id(d: Delivery, attempt: int = 0) -> str:
+    salt = f"\0{attempt}" if attempt else ""
+    return hashlib.sha256(f"{d.name}\0{d.checksum}{salt}".encode()).hexdigest()[:20]
 
 
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
@@ -73,17 +74,21 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery) -> dict:
-    """Land one delivery unless the ledger already holds it; return its ledger row."""
+def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery, replay_of: str | None = None) -> dict:
+    """Land one delivery unless the ledger already holds it; return its ledger row.
+
+    `replay_of` re-lands a delivery the ledger holds (under today's schemas and rules) and
+    supersedes that earlier attempt.
+    """
     known = ledger.find(d.name, d.checksum)
-    if known is not None:
+    if known is not None and replay_of is None:
         return known
-    did = delivery_id(d)
+    did = delivery_id(d, attempt=ledger.attempts(d.name, d.checksum) if replay_of else 0)
     row = {
         "delivery_id": did, "source": d.source.name, "file": d.name, "checksum": d.checksum, "size_bytes": d.size,
-        "started_at": datetime.now(timezone.utc), "supersedes": ledger.current_for(d.name),
+        "started_at": datetime.now(timezone.utc), "supersedes": replay_of or ledger.current_for(d.name),
     }
-    twin = ledger.same_content(d.checksum, d.source.name)
+    twin = None if replay_of else ledger.same_content(d.checksum, d.source.name)
     if twin is not None:
         row.update(status="duplicate", duplicate_of=twin, rows_read=0, rows_landed=0, rows_quarantined=0,
                    error=f"same content as delivery {twin}: nothing new to land")
@@ -93,7 +98,8 @@ def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery
         counts = check_and_write(lake, con, ledger, d, did)
         row.update(status="landed", notes=notes, **counts)
     except DeliveryError as exc:
-        row.update(status="failed", error=str(exc), rows_read=0, rows_landed=0, rows_quarantined=0)
+        # A delivery that cannot be read replaces nothing: the earlier version stays current.
+        row.update(status="failed", error=str(exc), rows_read=0, rows_landed=0, rows_quarantined=0, supersedes=None)
     finally:
         con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS checked")
     return ledger.commit(con, row)

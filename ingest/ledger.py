@@ -30,11 +30,16 @@ class Ledger:
         superseded = set(self.rows["supersedes"].drop_nulls().to_list())
         landed = self.rows.filter(pl.col("status") == "landed")
         self.current = {r["delivery_id"]: r["file"] for r in landed.iter_rows(named=True) if r["delivery_id"] not in superseded}
+        # The latest attempt at each file, whatever its outcome.
+        self.latest = {r["file"]: r for r in self.rows.iter_rows(named=True)}
         self.committed = set(self.rows["delivery_id"].to_list())
 
     def find(self, name: str, checksum: str) -> dict | None:
         hit = self.rows.filter((pl.col("file") == name) & (pl.col("checksum") == checksum))
         return hit.row(0, named=True) if len(hit) else None
+
+    def attempts(self, name: str, checksum: str) -> int:
+        return len(self.rows.filter((pl.col("file") == name) & (pl.col("checksum") == checksum)))
 
     def current_for(self, name: str) -> str | None:
         """The delivery a new version of this file would supersede."""

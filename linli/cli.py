@@ -80,13 +80,73 @@ def _summary(out: Path) -> None:
 
 
 @app.command()
+def ingest(
+    from_: Annotated[Path, typer.Option("--from", help="Deliveries directory (as written by `linli generate`).")],
+    lake: Annotated[Path, typer.Option(help="Lakehouse directory.")],
+) -> None:
+    """Land every delivery in the raw zone: validate, pseudonymise, quarantine bad rows, record the ledger."""
+    from ingest.run import ingest_directory
+
+    if not from_.is_dir():
+        raise typer.BadParameter(f"{from_} is not a directory", param_hint="--from")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), TextColumn("[dim]{task.fields[file]}"), console=console) as bar:
+        task = bar.add_task("ingest", total=None, file="")
+        rows = ingest_directory(from_, lake, lambda i, n, f: bar.update(task, completed=i, total=n, file=f))
+    _ingest_summary(rows)
+
+
+def _ingest_summary(rows) -> None:
+    import polars as pl
+
+    if rows.is_empty():
+        console.print("nothing to ingest")
+        return
+    table = Table(title="Deliveries")
+    for col in ("source", "landed", "failed", "duplicate", "rows read", "rows landed", "rows quarantined"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    summary = rows.group_by("source").agg(
+        landed=(pl.col("status") == "landed").sum(), failed=(pl.col("status") == "failed").sum(),
+        duplicate=(pl.col("status") == "duplicate").sum(), read=pl.col("rows_read").sum(),
+        ok=pl.col("rows_landed").sum(), bad=pl.col("rows_quarantined").sum(),
+    ).sort("source")
+    for r in summary.iter_rows():
+        table.add_row(r[0], *(f"{v:,}" for v in r[1:]))
+    console.print(table)
+    for r in rows.filter(pl.col("status") == "failed").iter_rows(named=True):
+        console.print(f"[red]failed[/red] {r['file']}: {r['error']}")
+
+
+quarantine_app = typer.Typer(help="Rows that failed validation, kept with their reasons.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    lake: Annotated[Path, typer.Option(help="Lakehouse directory.")],
+    from_: Annotated[Path, typer.Option("--from", help="Deliveries directory the quarantined rows came from.")],
+    source: Annotated[Optional[str], typer.Option(help="Only this source.")] = None,
+) -> None:
+    """Re-ingest the deliveries that have quarantined rows with the current schemas and rules.
+
+    After a mapping or schema fix, rows that now pass land and leave the quarantine.
+    """
+    from ingest.replay import replay
+
+    rows = replay(lake, from_, source)
+    _ingest_summary(rows)
+
+
+@app.command()
 def demo() -> None:
     """The whole demo city, end to end, with embedded defaults."""
     settings = get_settings()
     out = settings.data_dir / "demo-city"
     console.rule("[bold]Linli demo: generating the demo city")
     generate(out=out, residents=settings.demo_residents, days=settings.demo_days, seed=settings.demo_seed)
-    console.print(f"[green]Demo city ready under {out}[/green]")
+    console.rule("[bold]Landing its deliveries in the lake")
+    ingest(from_=out / "deliveries", lake=settings.data_dir / "lake")
+    console.print(f"[green]Demo city under {out}, lake under {settings.data_dir / 'lake'}[/green]")
 
 
 if __name__ == "__main__":

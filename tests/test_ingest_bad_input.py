@@ -1,0 +1,171 @@
+"""Bad input: whole files refused with a clear reason, the run going on; re-deliveries; replay; crashes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import zipfile
+
+import duckdb
+import polars as pl
+import pytest
+
+import ingest.run
+from ingest import schemas
+from ingest.lake import Lake
+from ingest.ledger import Ledger
+from ingest.run import ingest_directory
+from ingest.replay import replay
+
+GATE_HEADER = "pass_id,device_id,pass_time,plate,direction,vehicle_type,plate_color"
+
+
+def _gate_rows(n: int, start: int = 0) -> str:
+    return "\n".join(f"P{i:06d},BG1506020010010E01001,2024-05-01 08:{i % 60:02d}:00,蒙K{i:05d},入,小型轿车,蓝" for i in range(start, start + n))
+
+
+def _write(root, rel, data: bytes):
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _status(lake) -> dict[str, dict]:
+    return {r["file"]: r for r in Ledger(Lake(lake)).latest.values()}
+
+
+def _bomb() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/worksheets/sheet1.xml", b"0" * (600 << 20))
+    return buf.getvalue()
+
+
+def test_bad_files_fail_with_reasons_and_the_run_goes_on(tmp_path):
+    d = tmp_path / "deliveries"
+    good = _write(d, "feeds/barrier_gate/2024-05-01/barrier_gate_zz_20240501.csv", f"{GATE_HEADER}\n{_gate_rows(50)}\n".encode())
+    _write(d, "feeds/barrier_gate/2024-05-01/a_empty.csv", b"")
+    _write(d, "feeds/barrier_gate/2024-05-01/b_garbage.csv", bytes(range(256)) * 400)
+    _write(d, "feeds/barrier_gate/2024-05-01/c_headers.csv", "foo,bar,baz\n1,2,3\n".encode())
+    _write(d, "feeds/door_access/2024-05-01/d_long.jsonl", b'{"event_id": "' + b"x" * (100 << 20) + b'"}\n')
+    _write(d, "registry/e_bomb.xlsx", _bomb())
+    _write(d, "registry/f_truncated.xlsx", good.read_bytes()[:10])
+    _write(d, "feeds/barrier_gate/2024-05-01/g_utf16.csv", f"{GATE_HEADER}\n{_gate_rows(3)}\n".encode("utf-16"))
+    _write(d, "feeds/misc/h_report.pdf", b"%PDF-1.4 not a delivery")
+    rows = ingest_directory(d, tmp_path / "lake")
+    status = _status(tmp_path / "lake")
+    assert status[good.relative_to(d).as_posix()]["status"] == "landed"
+    assert status[good.relative_to(d).as_posix()]["rows_landed"] == 50
+    reasons = {k.split("/")[-1]: v["error"] for k, v in status.items() if v["status"] == "failed"}
+    assert set(reasons) == {"a_empty.csv", "b_garbage.csv", "c_headers.csv", "d_long.jsonl", "e_bomb.xlsx", "f_truncated.xlsx", "g_utf16.csv", "h_report.pdf"}
+    assert "empty" in reasons["a_empty.csv"]
+    assert "binary" in reasons["b_garbage.csv"] or "encoding" in reasons["b_garbage.csv"]
+    assert "missing required columns" in reasons["c_headers.csv"]
+    assert "longer than" in reasons["d_long.jsonl"]
+    assert "decompression bomb" in reasons["e_bomb.xlsx"]
+    assert "not a readable .xlsx" in reasons["f_truncated.xlsx"]
+    assert "utf-16" in reasons["g_utf16.csv"]
+    assert "no source" in reasons["h_report.pdf"]
+    assert len(rows) == 9
+
+
+def test_gbk_and_bom_csv_land_like_utf8(tmp_path):
+    d = tmp_path / "deliveries"
+    text = f"{GATE_HEADER}\n{_gate_rows(20)}\n"
+    _write(d, "feeds/barrier_gate/2024-05-01/x_gbk.csv", text.encode("gbk"))
+    _write(d, "feeds/barrier_gate/2024-05-01/x_bom.csv", text.replace("P0", "Q0").encode("utf-8-sig"))
+    ingest_directory(d, tmp_path / "lake")
+    status = _status(tmp_path / "lake")
+    assert {v["encoding"] for v in status.values()} == {"gb18030", "utf-8-sig"}
+    assert all(v["rows_landed"] == 20 for v in status.values())
+
+
+def _current_rows(lake, source) -> pl.DataFrame:
+    ledger = Ledger(Lake(lake))
+    files = [str(f) for f in (lake / "raw" / source).rglob("*.parquet") if f.stem.split("_")[0] in ledger.current]
+    return duckdb.sql(f"SELECT * FROM read_parquet({files}, hive_partitioning = true)").pl()
+
+
+def test_a_corrected_redelivery_supersedes_the_old_one(tmp_path):
+    d = tmp_path / "deliveries"
+    rel = "feeds/barrier_gate/2024-05-01/barrier_gate_zz_20240501.csv"
+    _write(d, rel, f"{GATE_HEADER}\n{_gate_rows(30)}\n".encode())
+    ingest_directory(d, tmp_path / "lake")
+    first = _status(tmp_path / "lake")[rel]
+    _write(d, rel, f"{GATE_HEADER}\n{_gate_rows(25)}\n{_gate_rows(5, start=100)}\n".encode())
+    ingest_directory(d, tmp_path / "lake")
+    second = _status(tmp_path / "lake")[rel]
+    assert second["supersedes"] == first["delivery_id"] and second["rows_landed"] == 30
+    rows = _current_rows(tmp_path / "lake", "barrier_gate")
+    assert len(rows) == 30 and rows["_delivery_id"].unique().to_list() == [second["delivery_id"]]
+    assert sorted(rows["pass_id"])[-1] == "P000104"
+
+
+def test_the_same_rows_in_another_file_are_not_landed_twice(tmp_path):
+    d = tmp_path / "deliveries"
+    _write(d, "feeds/barrier_gate/2024-05-01/one.csv", f"{GATE_HEADER}\n{_gate_rows(10)}\n".encode())
+    _write(d, "feeds/barrier_gate/2024-05-01/two.csv", f"{GATE_HEADER}\n{_gate_rows(15)}\n".encode())
+    ingest_directory(d, tmp_path / "lake")
+    status = _status(tmp_path / "lake")
+    two = status["feeds/barrier_gate/2024-05-01/two.csv"]
+    assert (two["rows_read"], two["rows_landed"], two["rows_quarantined"]) == (15, 5, 10)
+    assert len(_current_rows(tmp_path / "lake", "barrier_gate")) == 15
+
+
+def test_replay_lands_rows_after_a_schema_fix(tmp_path, monkeypatch):
+    d = tmp_path / "deliveries"
+    # A vendor starts writing 驶入/驶出 for the direction: refused until the schema learns them.
+    rows = _gate_rows(10).replace(",入,", ",驶入,")
+    rel = "feeds/barrier_gate/2024-05-01/new_vendor.csv"
+    _write(d, rel, f"{GATE_HEADER}\n{rows}\n{_gate_rows(5, start=50)}\n".encode())
+    ingest_directory(d, tmp_path / "lake")
+    before = _status(tmp_path / "lake")[rel]
+    assert (before["rows_landed"], before["rows_quarantined"]) == (5, 10)
+
+    gate = schemas.SOURCES["barrier_gate"]
+    fixed_direction = dataclasses.replace(gate.column("direction"), values={**gate.column("direction").values, "驶入": "in", "驶出": "out"})
+    fixed = dataclasses.replace(gate, columns=tuple(fixed_direction if c.name == "direction" else c for c in gate.columns))
+    monkeypatch.setitem(schemas.SOURCES, "barrier_gate", fixed)
+    out = replay(tmp_path / "lake", d)
+    after = _status(tmp_path / "lake")[rel]
+    assert len(out) == 1 and after["supersedes"] == before["delivery_id"]
+    assert (after["rows_landed"], after["rows_quarantined"]) == (15, 0)
+    current = _current_rows(tmp_path / "lake", "barrier_gate")
+    assert len(current) == 15 and set(current["direction"]) == {"in"}
+
+
+def _lake_content(lake) -> dict[str, str]:
+    """Raw and quarantine file contents, and the ledger without its clock times."""
+    out = {p.relative_to(lake).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+           for zone in ("raw", "quarantine") for p in sorted((lake / zone).rglob("*.parquet"))}
+    ledger = Ledger(Lake(lake)).rows.drop("started_at", "finished_at").sort("delivery_id")
+    out["ledger"] = hashlib.sha256(ledger.write_json().encode()).hexdigest()
+    return out
+
+
+def test_a_crash_before_the_commit_leaves_nothing_visible_and_a_rerun_heals(city, tmp_path, monkeypatch):
+    clean = tmp_path / "clean"
+    ingest_directory(city / "deliveries", clean)
+    crashed = tmp_path / "crashed"
+    calls = {"n": 0}
+    real_commit = Ledger.commit
+
+    def crash_on_the_tenth(self, con, row):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise KeyboardInterrupt("simulated crash between writing the files and the commit")
+        return real_commit(self, con, row)
+
+    monkeypatch.setattr(Ledger, "commit", crash_on_the_tenth)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_directory(city / "deliveries", crashed)
+    monkeypatch.setattr(Ledger, "commit", real_commit)
+    committed = Ledger(Lake(crashed)).committed
+    orphans = [p for p in (crashed / "raw").rglob("*.parquet") if p.stem.split("_")[0] not in committed]
+    assert len(committed) == 9 and orphans  # the tenth delivery's files are on disk, uncommitted
+    ingest_directory(city / "deliveries", crashed)
+    assert _lake_content(crashed) == _lake_content(clean)
