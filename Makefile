@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test install services bench-generate clean
+.PHONY: demo test install services bench-generate bench-ingest clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,9 @@ test: install services
 
 bench-generate: install
 	$(PY) bench/generate/run.py
+
+bench-ingest: install
+	$(PY) bench/ingest/run.py
 
 clean:
 	rm -rf $(VENV) data test-output bench/out

@@ -12,6 +12,7 @@ row (a crash mid-write) are invisible to readers and removed by the next run.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,8 @@ class Lake:
         con.execute("SET TimeZone = 'Asia/Shanghai'")
         con.execute(f"SET temp_directory = '{self.tmp / 'duckdb'}'")
         con.execute("SET preserve_insertion_order = true")
+        # Bounded memory whatever the delivery's size: DuckDB spills to disk beyond this.
+        con.execute(f"SET memory_limit = '{os.environ.get('LINLI_DUCKDB_MEMORY', '1GB')}'")
         return register(con)
 
     def raw_files(self, source: str) -> list[Path]:
