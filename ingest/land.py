@@ -101,7 +101,8 @@ def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery
         # A delivery that cannot be read replaces nothing: the earlier version stays current.
         row.update(status="failed", error=str(exc), rows_read=0, rows_landed=0, rows_quarantined=0, supersedes=None)
     finally:
-        con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS checked")
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
+            con.execute(f'DROP TABLE "{table}"')
     return ledger.commit(con, row)
 
 
@@ -157,19 +158,21 @@ def _value(expr: str) -> str:
 
 
 def _stage_json(con, source: Source, batches) -> None:
-    fields = []
-    for col in source.columns:
-        paths = ", ".join(f"json_extract_string(line, '$.\"{n}\"')" for n in (col.name, *col.headers))
-        fields.append(f"CASE WHEN _ok THEN {_value(f'coalesce({paths})')} END")
-    select = ", ".join(fields)
+    # One parse per line: every name a column may go by is extracted in a single call.
+    names = [(col, (col.name, *col.headers)) for col in source.columns]
+    paths = ", ".join(f"'$.\"{n}\"'" for _, alts in names for n in alts)
+    fields, i = [], 1
+    for col, alts in names:
+        fields.append(f"nullif(coalesce({', '.join(f'f[{i + k}]' for k in range(len(alts)))}), '')")
+        i += len(alts)
     for batch in batches:
         con.register("batch", batch)
         con.execute(
             f"""INSERT INTO staged
             SELECT _line,
-              CASE WHEN line = '' THEN 'empty line' WHEN NOT _ok THEN 'malformed JSON: truncated or invalid' END,
-              CASE WHEN NOT _ok THEN scrub_text(left(line, 2000)) END, {select}
-            FROM (SELECT _line, line, CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS _ok FROM batch)"""
+              CASE WHEN line = '' THEN 'empty line' WHEN f IS NULL THEN 'malformed JSON: truncated or invalid' END,
+              CASE WHEN f IS NULL THEN scrub_text(left(line, 2000)) END, {', '.join(fields)}
+            FROM (SELECT _line, line, CASE WHEN json_valid(line) THEN json_extract_string(line, [{paths}]) END AS f FROM batch)"""
         )
         con.unregister("batch")
 
@@ -255,61 +258,86 @@ def _typed(col: Column, source: Source) -> str:
     }[col.type]
 
 
-def _checks(col: Column, source: Source) -> list[str]:
+MASK = {"id_number": "mask_id", "name": "mask_name", "phone": "mask_phone", "plate": "mask_plate"}
+
+
+def _converted(col: Column) -> bool:
+    """Whether the lake value differs from the delivered text (so it is computed once, as t_<name>)."""
+    return bool(col.values) or col.type != "varchar"
+
+
+def _lake_value(col: Column) -> str:
+    return f'"t_{col.name}"' if _converted(col) else f'"{col.name}"'
+
+
+def _checks(col: Column) -> list[str]:
     v = f'"{col.name}"'
     out = []
     if col.required:
         out.append(f"CASE WHEN {v} IS NULL THEN '{col.name}: required value missing' END")
-    what = "an allowed value" if col.values else {"varchar": "text", "integer": "an integer", "decimal": "a number",
-                                                  "date": "a valid date", "timestamp": "a valid time", "boolean": "yes/no"}[col.type]
-    if col.values or col.type != "varchar":
-        out.append(f"CASE WHEN {v} IS NOT NULL AND ({_typed(col, source)}) IS NULL THEN '{col.name}: not {what}' END")
+    if _converted(col):
+        what = "an allowed value" if col.values else {"integer": "an integer", "decimal": "a number", "date": "a valid date",
+                                                      "timestamp": "a valid time", "boolean": "yes/no"}[col.type]
+        out.append(f"CASE WHEN {v} IS NOT NULL AND \"t_{col.name}\" IS NULL THEN '{col.name}: not {what}' END")
     if col.format:
-        out.append(f"CASE WHEN {v} IS NOT NULL AND NOT format_{col.format}({v}) THEN '{col.name}: fails the {col.format} rule' END")
+        out.append(f"CASE WHEN {v} IS NOT NULL AND NOT \"ok_{col.name}\" THEN '{col.name}: fails the {col.format} rule' END")
     return out
 
 
-def _output(col: Column, source: Source) -> list[str]:
+def _output(col: Column) -> list[str]:
     """Lake columns for one source column: personal data becomes a keyed hash and a masked form."""
     if col.pii == PII_FACE:
         return []
     if col.pii:
-        mask = {"id_number": "mask_id", "name": "mask_name", "phone": "mask_phone", "plate": "mask_plate"}[col.pii]
         v = f'"{col.name}"'
-        return [f"hmac_key({v}) AS {col.name}_key", f"{mask}({v}) AS {col.name}_masked"]
-    return [f"{_typed(col, source)} AS \"{col.name}\""]
+        return [f"\"k_{col.name}\" AS {col.name}_key", f"{MASK[col.pii]}({v}) AS {col.name}_masked"]
+    return [f"{_lake_value(col)} AS \"{col.name}\""]
+
+
+def _distinct_values(con, source: Source) -> str:
+    """Format checks and keyed hashes, computed once per distinct value (residents, devices and
+    codes recur across many rows); returns the joins that bring them to each row."""
+    joins = []
+    for c in source.columns:
+        if not (c.format or (c.pii and c.pii != PII_FACE)):
+            continue
+        ok = f"format_{c.format}(v)" if c.format else "true"
+        k = "hmac_key(v)" if c.pii and c.pii != PII_FACE else "NULL"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE "d_{c.name}" AS
+            SELECT v, {ok} AS ok, {k} AS k FROM (SELECT DISTINCT "{c.name}" AS v FROM staged WHERE "{c.name}" IS NOT NULL)"""
+        )
+        joins.append(f'LEFT JOIN "d_{c.name}" ON "d_{c.name}".v = s."{c.name}"')
+    return " ".join(joins)
 
 
 def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> dict:
     source = d.source
-    key = ", ".join(f'"{k}"' for k in source.key)
-    typed_key = ", ".join(f"{_typed(source.column(k), source)} AS \"k_{k}\"" for k in source.key)
-    reasons = ["_shape"] + [c for col in source.columns for c in _checks(col, source)]
-    event_date = (
-        f"CAST(timezone('Asia/Shanghai', {_typed(source.column(source.event_time), source)}) AS DATE)"
-        if source.is_event else "NULL::DATE"
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE checked AS
-        SELECT *, list_filter([{', '.join(reasons)}], r -> r IS NOT NULL) AS _reasons FROM (
-          SELECT *, {typed_key}, {event_date} AS event_date,
-            CASE WHEN _shape IS NULL THEN row_number() OVER (PARTITION BY _shape IS NULL, {key} ORDER BY _line) END AS _rank,
-            min(_line) OVER (PARTITION BY _shape IS NULL, {key}) AS _first
-          FROM staged)"""
-    )
+    typed = ", ".join(f'{_typed(c, source)} AS "t_{c.name}"' for c in source.columns if _converted(c))
+    reasons = ["_shape"] + [c for col in source.columns for c in _checks(col)]
+    event_date = f"CAST(timezone('Asia/Shanghai', {_lake_value(source.column(source.event_time))}) AS DATE)" if source.is_event else "NULL::DATE"
+    joins = _distinct_values(con, source)
     # A second row with the same key is a duplicate; for events, so is a key the lake already holds.
     con.execute(
-        f"""UPDATE checked SET _reasons = list_append(_reasons, 'duplicate key: first seen at line ' || _first)
-        WHERE _rank > 1 AND len(_reasons) = 0"""
+        f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
+        FROM staged WHERE _shape IS NULL GROUP BY ALL HAVING count(*) > 1"""
+    )
+    same_key = " AND ".join(f'dups."dk_{k}" = s."{k}"' for k in source.key)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE checked AS
+        SELECT *, {event_date} AS event_date, list_filter([{', '.join(reasons)},
+            CASE WHEN _shape IS NULL AND _line > _first THEN 'duplicate key: first seen at line ' || _first END], r -> r IS NOT NULL) AS _reasons
+        FROM (SELECT s.*, {typed + ',' if typed else ''} dups._first,
+                     {', '.join(f'"d_{c.name}".ok AS "ok_{c.name}", "d_{c.name}".k AS "k_{c.name}"' for c in source.columns if c.format or (c.pii and c.pii != PII_FACE)) or 'NULL AS _none'}
+              FROM staged s LEFT JOIN dups ON {same_key} {joins})"""
     )
     if source.is_event:
         _mark_landed_elsewhere(lake, con, ledger, d, source)
 
-    outputs = [o for col in source.columns for o in _output(col, source)]
+    outputs = [o for col in source.columns for o in _output(col)]
     landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked WHERE len(_reasons) = 0"
     record = ", ".join(
-        f"'{c.name}', {'mask_' + {'id_number': 'id', 'name': 'name', 'phone': 'phone', 'plate': 'plate'}[c.pii] + '(' + chr(34) + c.name + chr(34) + ')' if c.pii and c.pii != PII_FACE else chr(34) + c.name + chr(34)}"
-        for c in source.columns if c.pii != PII_FACE
+        f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.columns if c.pii != PII_FACE
     )
     quarantine_sql = f"""SELECT '{did}' AS _delivery_id, '{d.name}' AS file, _line AS line, _reasons AS reasons,
         coalesce(_raw, json_object({record})::VARCHAR) AS record
@@ -343,7 +371,7 @@ def _mark_landed_elsewhere(lake: Lake, con, ledger: Ledger, d: Delivery, source:
         f"""UPDATE checked SET _reasons = list_append(_reasons, 'already landed by an earlier delivery')
         FROM (SELECT DISTINCT {keys} FROM read_parquet([{files}], hive_partitioning = true)
               WHERE event_date IN (SELECT DISTINCT event_date FROM checked)) AS lake_keys
-        WHERE len(checked._reasons) = 0 AND {' AND '.join(f'checked."k_{k}" = lake_keys."{k}"' for k in source.key)}"""
+        WHERE len(checked._reasons) = 0 AND {' AND '.join(f'checked.{_lake_value(source.column(k))} = lake_keys."{k}"' for k in source.key)}"""
     )
 
 

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterator
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from charset_normalizer import from_bytes
@@ -52,12 +53,38 @@ def detect_encoding(path: Path) -> str:
     return ACCEPTED[best.encoding]
 
 
+IN_MEMORY_BYTES = 1 << 30  # UTF-8 files up to this size are read whole by polars' parallel reader
+
+
 def iter_lines(path: Path, encoding: str, batch_bytes: int = MAX_LINE_BYTES) -> Iterator[pa.Table]:
     """Batches of (`_line`, `line`): every physical line, numbered from 1, empty ones included."""
+    if encoding in ("utf-8", "utf-8-sig") and path.stat().st_size <= IN_MEMORY_BYTES:
+        yield _read_lines_whole(path, encoding)
+        return
+    yield from _stream_lines(path, encoding, batch_bytes)
+
+
+def _read_lines_whole(path: Path, encoding: str) -> pa.Table:
+    try:
+        lines = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"],
+                            schema={"line": pl.Utf8}, truncate_ragged_lines=True)  # a stray \x1f cuts, never drops, a line
+    except pl.exceptions.PolarsError as exc:
+        raise DeliveryError(f"unreadable as {encoding} text: {str(exc)[:200]}") from exc
+    if lines.width != 1:
+        raise DeliveryError("unreadable as lines of text")
+    if (lines["line"].str.len_bytes().max() or 0) > MAX_LINE_BYTES:
+        raise DeliveryError(f"a line longer than {MAX_LINE_BYTES >> 20} MiB: not a record of this source")
+    if encoding == "utf-8-sig":
+        lines = lines.with_columns(pl.col("line").str.strip_prefix("\ufeff"))
+    return lines.with_columns(pl.col("line").fill_null("")).with_row_index("_line", offset=1).with_columns(
+        pl.col("_line").cast(pl.Int64)
+    ).to_arrow()
+
+
+def _stream_lines(path: Path, encoding: str, batch_bytes: int) -> Iterator[pa.Table]:
     read = pacsv.ReadOptions(column_names=["line"], block_size=batch_bytes, encoding=encoding)
     # No delimiter or quote can split a line: each one arrives whole.
-    parse = pacsv.ParseOptions(delimiter="\x1f", quote_char=False, escape_char=False, ignore_empty_lines=False,
-                               invalid_row_handler=lambda row: "skip")
+    parse = pacsv.ParseOptions(delimiter="\x1f", quote_char=False, escape_char=False, ignore_empty_lines=False)
     convert = pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False, quoted_strings_can_be_null=False)
     try:
         reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)

@@ -29,7 +29,7 @@ mode, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
 t = time.perf_counter()
 if mode == "duckdb":
     import duckdb
-    reader = "read_json('%s', format='newline_delimited')" % src if src.endswith(".jsonl") else "read_csv('%s')" % src
+    reader = ("read_json('%s', format='newline_delimited', ignore_errors=true)" if src.endswith(".jsonl") else "read_csv('%s', ignore_errors=true)") % src
     duckdb.sql(f"COPY (SELECT * FROM {reader}) TO '{dst}/out.parquet' (FORMAT parquet)")
 else:
     from ingest.run import ingest_directory
