@@ -339,3 +339,43 @@ SOURCES: dict[str, Source] = {
     for s in (DOOR_ACCESS, CAMERA_ALARM, BARRIER_GATE, LOCKER, PATROL, METER, WORK_ORDER, REGISTRY, ORGANIZATION,
               GRID_STAFF, VEHICLE, DEVICE_REGISTRY, *PLACES, *GEOMETRY)
 }
+
+# The property-management system's tables, read incrementally by ingest.relational (not from files).
+_UPDATED_AT = _time("updated_at", "last change in the property system: the incremental-read watermark (Asia/Shanghai)")
+
+PM_OWNER = Source(
+    "pm_owner", "业主/住户 owners and tenants in the property-management system (table pm_owner)", "people",
+    (
+        ID_NO.named("id_no", required=True),
+        REGISTRY.column("id_type"),
+        NAME.named("name", required=True),
+        Column("sex", "varchar", "性别, GB/T 2261.1 code", ("性别",), required=True, values={c: c for c in ("0", "1", "2", "9")}),
+        REGISTRY.column("birth_date").named("birth_date", required=False),
+        Column("ethnicity", "varchar", "民族, GB/T 3304 code", ("民族",)),
+        REGISTRY.column("nationality"),
+        PHONE.named("phone"),
+        HOUSE.named("house_code", required=True),
+        Column("relation", "varchar", "与户主关系, GB/T 4761 code", ("与户主关系",)),
+        REGISTRY.column("household_no").named("household_no", required=False, fill_down=False),
+        REGISTRY.column("population_type"),
+        REGISTRY.column("moved_in"),
+        _UPDATED_AT,
+    ),
+    key=("id_no",), paths=(),
+)
+
+PM_VEHICLE = Source(
+    "pm_vehicle", "车辆 vehicles in the property-management system (table pm_vehicle)", "thing",
+    (
+        PLATE.named("plate", required=True),
+        VEHICLE.column("owner_id_no"),
+        HOUSE.named("house_code"),
+        VEHICLE.column("vehicle_type"),
+        VEHICLE.column("plate_color"),
+        VEHICLE.column("color"),
+        _UPDATED_AT,
+    ),
+    key=("plate",), paths=(),
+)
+
+SOURCES.update({s.name: s for s in (PM_OWNER, PM_VEHICLE)})

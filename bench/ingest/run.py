@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -102,8 +103,9 @@ def main() -> None:
         with open(big, "wb") as fh:
             fh.write(body[0] + b"\n")
             for i in range(reps):
-                # Shift the seconds so every repetition carries new keys.
-                fh.write(body[1].replace(b":00,", f":{i % 60:02d},".encode()) if i < 60 else body[1])
+                # Each repetition is another day, so every row keeps a key of its own.
+                day = (date(2024, 5, 1) + timedelta(days=i)).isoformat()
+                fh.write(body[1].replace(b"2024-05-01 ", f"{day} ".encode()))
         size = big.stat().st_size
         ours = run_child("linli", OUT / "big", OUT / "lake-big")
         print(f"big meter CSV {size / 2**30:.1f} GB: {ours['wall']:.0f} s, peak RSS {ours['peak_mb']:,.0f} MB")
