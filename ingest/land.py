@@ -9,13 +9,15 @@ rows read = rows landed + rows quarantined, for every delivery.
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import io
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -72,6 +74,38 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
         con.execute(f"CREATE OR REPLACE MACRO {name}{body}")
     register_hmac(con)
     return con
+
+
+@dataclass
+class Writer:
+    """The one process allowed to change a lake at a time, with the lake's ledger as of taking over."""
+
+    lake: Lake
+    ledger: Ledger
+    con: duckdb.DuckDBPyConnection
+
+    def land(self, d: Delivery, replay_of: str | None = None) -> dict:
+        return land(self.lake, self.con, self.ledger, d, replay_of)
+
+
+@contextmanager
+def lake_writer(lake_root: Path) -> Iterator[Writer]:
+    """Exclusive write access to a lake: an OS file lock, held until the block ends.
+
+    Readers never take it (they read committed files only). Writers — `linli ingest`, the MQTT
+    consumer per micro-batch, the database reader, replay — queue on it, so one never deletes
+    another's uncommitted files or lands a key the other has just landed.
+    """
+    lake = Lake(Path(lake_root)).init()
+    with open(lake.root / ".writer.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ledger = Ledger(lake)
+        lake.remove_uncommitted(ledger.committed)
+        con = connect(lake)
+        try:
+            yield Writer(lake, ledger, con)
+        finally:
+            con.close()
 
 
 def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery, replay_of: str | None = None) -> dict:
@@ -339,7 +373,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     record = ", ".join(
         f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.columns if c.pii != PII_FACE
     )
-    quarantine_sql = f"""SELECT '{did}' AS _delivery_id, '{d.name}' AS file, _line AS line, _reasons AS reasons,
+    quarantine_sql = f"""SELECT '{did}' AS _delivery_id, '{d.name.replace("'", "''")}' AS file, _line AS line, _reasons AS reasons,
         coalesce(_raw, json_object({record})::VARCHAR) AS record
         FROM checked WHERE len(_reasons) > 0 ORDER BY _line"""
     tmp = lake.tmp / did

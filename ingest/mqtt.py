@@ -28,9 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.land import Delivery, connect, delivery_id, land
-from ingest.lake import Lake
-from ingest.ledger import Ledger
+from ingest.land import Delivery, Writer, delivery_id, lake_writer
 from ingest.schemas import SOURCES
 
 CLIENT_ID = "linli-ingest-mqtt"
@@ -70,10 +68,6 @@ def ingest_mqtt(
     `max_seconds`. One consumer per `client_id`: a second one with the same id takes the session
     over. `ready` is set once the subscriptions are acknowledged.
     """
-    lake = Lake(Path(lake_root)).init()
-    ledger = Ledger(lake)
-    lake.remove_uncommitted(ledger.committed)
-    con = connect(lake)
     inbox: queue.Queue[_Message] = queue.Queue()
     client = _connect(host, port, client_id, list(topics), inbox, ready)
     batch_rows = min(batch_rows, RECEIVE_MAXIMUM)  # the broker sends no more until some are acknowledged
@@ -90,7 +84,9 @@ def ingest_mqtt(
             except queue.Empty:
                 idle = True
             if pending:
-                rows += _land_batch(lake, con, ledger, pending)
+                # The lake is locked per micro-batch, so `linli ingest` can run between batches.
+                with lake_writer(lake_root) as w:
+                    rows += _land_batch(w, pending)
                 for m in pending:  # in arrival order, as MQTT asks of acknowledgements
                     client.ack(m.mid, m.qos)
                 pending = []
@@ -100,7 +96,6 @@ def ingest_mqtt(
         # Anything received but not landed stays unacknowledged: the broker sends it again next time.
         client.disconnect()
         client.loop_stop()
-        con.close()
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
 
@@ -140,7 +135,7 @@ def _connect(host: str, port: int, client_id: str, topics: list[str], inbox: que
     return client
 
 
-def _land_batch(lake: Lake, con, ledger: Ledger, messages: list[_Message]) -> list[dict]:
+def _land_batch(w: Writer, messages: list[_Message]) -> list[dict]:
     """Land the messages as one delivery per source; returns their ledger rows."""
     by_source: dict[str, list[_Message]] = {}
     for m in messages:
@@ -154,19 +149,19 @@ def _land_batch(lake: Lake, con, ledger: Ledger, messages: list[_Message]) -> li
         first = datetime.fromtimestamp(batch[0].arrived, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         delivery = f"mqtt/{name}/{first}-{checksum[:16]}"
         if name not in SOURCES:
-            rows.append(_unknown(con, ledger, batch, delivery, checksum, len(body)))
+            rows.append(_unknown(w, batch, delivery, checksum, len(body)))
             continue
         lines = pa.table({"_line": pa.array(range(1, len(batch) + 1), pa.int64()), "line": pa.array(payloads, pa.string())})
-        rows.append(land(lake, con, ledger, Delivery(SOURCES[name], delivery, checksum, len(body), lines=lines)))
+        rows.append(w.land(Delivery(SOURCES[name], delivery, checksum, len(body), lines=lines)))
     return rows
 
 
-def _unknown(con, ledger: Ledger, batch: list[_Message], name: str, checksum: str, size: int) -> dict:
+def _unknown(w: Writer, batch: list[_Message], name: str, checksum: str, size: int) -> dict:
     """A topic no source is declared for is recorded as a failed delivery, as an unknown file is."""
     from ingest.run import UNKNOWN
 
     d = Delivery(UNKNOWN, name, checksum, size)
-    return ledger.commit(con, {
+    return w.ledger.commit(w.con, {
         "delivery_id": delivery_id(d), "source": UNKNOWN.name, "file": d.name, "checksum": checksum, "size_bytes": d.size,
         "status": "failed", "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0,
         "error": f"no source is declared for topic {batch[0].topic!r}: {len(batch)} messages not landed",

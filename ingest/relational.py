@@ -20,8 +20,8 @@ from urllib.parse import unquote, urlsplit
 import polars as pl
 import pyarrow as pa
 
-from ingest.lake import LEDGER_COLUMNS, Lake
-from ingest.land import Delivery, connect, land
+from ingest.lake import LEDGER_COLUMNS
+from ingest.land import Delivery, Writer, lake_writer
 from ingest.ledger import Ledger
 from ingest.schemas import SOURCES
 
@@ -38,11 +38,13 @@ def ingest_table(lake_root: Path, url: str, table: str, watermark: str = "update
     for name in (table, watermark):
         if not _IDENTIFIER.fullmatch(name):
             raise ValueError(f"not a plain SQL identifier: {name!r}")
-    lake = Lake(Path(lake_root)).init()
-    ledger = Ledger(lake)
-    lake.remove_uncommitted(ledger.committed)
+    with lake_writer(lake_root) as w:
+        return _land_changes(w, url, table, watermark)
+
+
+def _land_changes(w: Writer, url: str, table: str, watermark: str) -> dict:
     prefix = f"{_database(url)}/{table}/"
-    last = last_watermark(ledger, prefix)
+    last = last_watermark(w.ledger, prefix)
 
     lines, upper, digest, size = [], None, hashlib.sha256(), 0
     for chunk in _read(url, table, watermark, last):
@@ -64,7 +66,7 @@ def ingest_table(lake_root: Path, url: str, table: str, watermark: str = "update
         SOURCES[table], f"{prefix}{last or FIRST}..{upper}", digest.hexdigest(), size,
         lines=pa.table({"_line": pa.array(range(1, len(text) + 1), pa.int64()), "line": text}),
     )
-    return land(lake, connect(lake), ledger, d)
+    return w.land(d)
 
 
 def last_watermark(ledger: Ledger, prefix: str) -> str | None:

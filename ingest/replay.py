@@ -11,18 +11,19 @@ from pathlib import Path
 
 import polars as pl
 
-from ingest.land import connect, file_delivery, land
-from ingest.lake import Lake
-from ingest.ledger import Ledger
+from ingest.land import file_delivery, lake_writer
 from ingest.run import source_for
 
 
 def replay(lake_root: Path, deliveries: Path, only_source: str | None = None) -> pl.DataFrame:
-    lake = Lake(lake_root).init()
-    ledger = Ledger(lake)
-    lake.remove_uncommitted(ledger.committed)
-    con = connect(lake)
     rows = []
+    with lake_writer(lake_root) as w:
+        rows = [w.land(d, replay_of=last_id) for d, last_id in _refused(w.ledger, deliveries, only_source)]
+    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+
+def _refused(ledger, deliveries: Path, only_source: str | None):
+    """(delivery, latest attempt id) of every file whose latest attempt refused rows or failed."""
     for name, last in sorted(ledger.latest.items()):
         refused = last["status"] == "failed" or (last["status"] == "landed" and (last["rows_quarantined"] or 0) > 0)
         path = deliveries / name
@@ -32,5 +33,4 @@ def replay(lake_root: Path, deliveries: Path, only_source: str | None = None) ->
         d = file_delivery(source, deliveries, path)
         if d.checksum != last["checksum"]:
             continue  # the file changed since: a normal ingest run lands it as a new version
-        rows.append(land(lake, con, ledger, d, replay_of=last["delivery_id"]))
-    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+        yield d, last["delivery_id"]

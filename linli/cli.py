@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ingest.cli_adapters import adapters_app
 from linli.settings import get_settings
 
 app = typer.Typer(help="Linli (邻里): the smart-community data platform.", no_args_is_help=True)
@@ -116,6 +117,8 @@ def _ingest_summary(rows) -> None:
     for r in rows.filter(pl.col("status") == "failed").iter_rows(named=True):
         console.print(f"[red]failed[/red] {r['file']}: {r['error']}")
 
+
+app.add_typer(adapters_app, name="ingest-from", help="Land from live sources: MQTT device topics, property-management databases.")
 
 quarantine_app = typer.Typer(help="Rows that failed validation, kept with their reasons.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")

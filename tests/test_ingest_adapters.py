@@ -23,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from typer.testing import CliRunner
 
+import ingest.land
 import ingest.mqtt
 from ingest.cli_adapters import adapters_app
 from ingest.lake import Lake
@@ -230,7 +231,7 @@ def test_mqtt_crash_before_commit_loses_nothing(tmp_path, door, session, monkeyp
         raise RuntimeError("disk full")
 
     with monkeypatch.context() as m:
-        m.setattr(ingest.mqtt, "land", crash)
+        m.setattr(ingest.land.Writer, "land", crash)
         # One batch: the crash comes once every message is in (Mosquitto drops what it queues past
         # max_queued_messages, 1000 by default, for a consumer that is away).
         consumer = Consumer(lake, client_id, prefix, batch_rows=50_000)

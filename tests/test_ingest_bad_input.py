@@ -169,3 +169,25 @@ def test_a_crash_before_the_commit_leaves_nothing_visible_and_a_rerun_heals(city
     assert len(committed) == 9 and orphans  # the tenth delivery's files are on disk, uncommitted
     ingest_directory(city / "deliveries", crashed)
     assert _lake_content(crashed) == _lake_content(clean)
+
+
+def _ingest_in_process(args):
+    from ingest.run import ingest_directory as run
+
+    run(*args)
+
+
+def test_two_writers_at_once_land_everything_once(city, tmp_path):
+    import multiprocessing
+
+    clean = tmp_path / "clean"
+    ingest_directory(city / "deliveries", clean)
+    shared = tmp_path / "shared"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_ingest_in_process, args=((city / "deliveries", shared),)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    assert _lake_content(shared) == _lake_content(clean)
