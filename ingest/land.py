@@ -21,7 +21,6 @@ from typing import Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ingest import readers
 from ingest.lake import Lake, delivery_of
@@ -168,56 +167,52 @@ def _create_staged(con, source: Source) -> None:
 def stage(con, d: Delivery) -> tuple[str, str | None]:
     """Fill the temp table `staged` with every row of the delivery; returns (encoding, notes)."""
     _create_staged(con, d.source)
-    if d.lines is not None:
-        _stage_json(con, d.source, [d.lines])
-        return "utf-8", None
-    suffix = d.path.suffix.lower()
-    if suffix == ".geojson":
-        _stage_json(con, d.source, [readers.geojson_lines(d.path)])
-        return "utf-8", None
-    if suffix == ".xlsx":
+    if d.path is not None and d.path.suffix.lower() == ".xlsx":
         return "xlsx", _stage_xlsx(con, d)
-    encoding = readers.detect_encoding(d.path)
-    batches = readers.iter_lines(d.path, encoding)
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        _stage_json(con, d.source, batches)
-        return encoding, None
-    if suffix in (".csv", ".txt"):
-        return encoding, _stage_csv(con, d.source, batches)
-    raise DeliveryError(f"unsupported file type {suffix!r}")
+    if d.lines is not None:
+        readers.load_line_table(con, d.lines)
+        encoding, json_lines = "utf-8", True
+    elif d.path.suffix.lower() == ".geojson":
+        readers.load_line_table(con, readers.geojson_lines(d.path))
+        encoding, json_lines = "utf-8", True
+    else:
+        suffix = d.path.suffix.lower()
+        if suffix not in (".jsonl", ".json", ".ndjson", ".csv", ".txt"):
+            raise DeliveryError(f"unsupported file type {suffix!r}")
+        encoding = readers.detect_encoding(d.path)
+        readers.load_lines(con, d.path, encoding)
+        json_lines = suffix in (".jsonl", ".json", ".ndjson")
+    notes = _stage_json(con, d.source) if json_lines else _stage_csv(con, d.source)
+    con.execute("DROP TABLE lines")
+    return encoding, notes
 
 
 def _value(expr: str) -> str:
     return f"nullif(trim({expr}), '')"
 
 
-def _stage_json(con, source: Source, batches) -> None:
-    # One parse per line: every name a column may go by is extracted in a single call.
+def _stage_json(con, source: Source) -> None:
+    """JSON objects from the `lines` table; every name a column may go by is read in one parse."""
     names = [(col, (col.name, *col.headers)) for col in source.columns]
-    paths = ", ".join(f"'$.\"{n}\"'" for _, alts in names for n in alts)
-    fields, i = [], 1
-    for col, alts in names:
-        fields.append(f"nullif(coalesce({', '.join(f'f[{i + k}]' for k in range(len(alts)))}), '')")
-        i += len(alts)
-    for batch in batches:
-        con.register("batch", batch)
-        con.execute(
-            f"""INSERT INTO staged
-            SELECT _line,
-              CASE WHEN line = '' THEN 'empty line' WHEN f IS NULL THEN 'malformed JSON: truncated or invalid' END,
-              CASE WHEN f IS NULL THEN scrub_text(left(line, 2000)) END, {', '.join(fields)}
-            FROM (SELECT _line, line, CASE WHEN json_valid(line) THEN json_extract_string(line, [{paths}]) END AS f FROM batch)"""
-        )
-        con.unregister("batch")
+    struct = "{" + ", ".join(f'"{n}": "VARCHAR"' for _, alts in names for n in dict.fromkeys(alts)) + "}"
+    fields = [f"nullif(coalesce({', '.join(f'j.{chr(34)}{n}{chr(34)}' for n in dict.fromkeys(alts))}), '')" for _, alts in names]
+    con.execute(
+        f"""INSERT INTO staged
+        SELECT _line,
+          CASE WHEN line = '' THEN 'empty line' WHEN j IS NULL THEN 'malformed JSON: truncated or invalid' END,
+          CASE WHEN j IS NULL THEN scrub_text(left(line, 2000)) END, {', '.join(fields)}
+        FROM (SELECT _line, line,
+                -- nested, because AND does not stop json_type from reading an invalid document
+                CASE WHEN json_valid(line) THEN CASE WHEN json_type(line) = 'OBJECT' THEN from_json(line, '{struct}') END END AS j
+              FROM lines)"""
+    )
 
 
-def _stage_csv(con, source: Source, batches) -> str | None:
-    batches = iter(batches)
-    first = next(batches, None)
-    if first is None or first.num_rows == 0:
+def _stage_csv(con, source: Source) -> str | None:
+    header_line = con.execute("SELECT line FROM lines WHERE _line = 1").fetchone()
+    if header_line is None or not header_line[0]:
         raise DeliveryError("empty file: no header line")
-    header_line = first.column("line")[0].as_py()
-    header = next(csv.reader([header_line]))
+    header = next(csv.reader([header_line[0]]))
     mapping, unknown = resolve_columns(source, header)
     position = {name: i for i, name in enumerate(header)}
     n = len(header)
@@ -225,30 +220,23 @@ def _stage_csv(con, source: Source, batches) -> str | None:
         f"CASE WHEN len(f) = {n} THEN {_value(f'f[{position[mapping[c.name]] + 1}]')} END" if c.name in mapping else "NULL"
         for c in source.columns
     )
-
-    def load(batch: pa.Table) -> None:
-        con.register("batch", batch)
-        quoted = batch.filter(pc.match_substring(batch.column("line"), '"'))
-        # Quoted fields are rare in these exports; only those lines go through a full CSV parser.
-        parsed = pa.table({"_line": quoted.column("_line"), "f": pa.array(
-            [next(csv.reader([s]), []) for s in quoted.column("line").to_pylist()], pa.list_(pa.string()))})
-        con.register("quoted", parsed)
-        con.execute(
-            f"""INSERT INTO staged
-            SELECT _line,
-              CASE WHEN line = '' THEN 'empty line'
-                   WHEN len(f) > {n} THEN 'extra columns: ' || len(f) || ' fields where the header has {n}'
-                   WHEN len(f) < {n} THEN 'missing columns: ' || len(f) || ' fields where the header has {n}' END,
-              CASE WHEN len(f) <> {n} THEN scrub_text(left(line, 2000)) END, {select}
-            FROM (SELECT b._line, b.line, coalesce(q.f, string_split(b.line, ',')) AS f
-                  FROM batch b LEFT JOIN quoted q USING (_line))"""
-        )
-        con.unregister("batch")
-        con.unregister("quoted")
-
-    load(first.slice(1))
-    for batch in batches:
-        load(batch)
+    # Quoted fields are rare in these exports; only those lines go through a full CSV parser.
+    quoted = con.execute("""SELECT _line, line FROM lines WHERE _line > 1 AND contains(line, '"')""").fetchall()
+    con.register("quoted", pa.table({
+        "_line": pa.array([q[0] for q in quoted], pa.int64()),
+        "f": pa.array([next(csv.reader([q[1]]), []) for q in quoted], pa.list_(pa.string())),
+    }))
+    con.execute(
+        f"""INSERT INTO staged
+        SELECT _line,
+          CASE WHEN line = '' THEN 'empty line'
+               WHEN len(f) > {n} THEN 'extra columns: ' || len(f) || ' fields where the header has {n}'
+               WHEN len(f) < {n} THEN 'missing columns: ' || len(f) || ' fields where the header has {n}' END,
+          CASE WHEN len(f) <> {n} THEN scrub_text(left(line, 2000)) END, {select}
+        FROM (SELECT l._line, l.line, coalesce(q.f, string_split(l.line, ',')) AS f
+              FROM lines l LEFT JOIN quoted q USING (_line) WHERE l._line > 1)"""
+    )
+    con.unregister("quoted")
     return f"ignored columns: {unknown}" if unknown else None
 
 

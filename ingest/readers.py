@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterator
 
-import polars as pl
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from charset_normalizer import from_bytes
@@ -53,32 +53,39 @@ def detect_encoding(path: Path) -> str:
     return ACCEPTED[best.encoding]
 
 
-IN_MEMORY_BYTES = 1 << 30  # UTF-8 files up to this size are read whole by polars' parallel reader
+def load_lines(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> None:
+    """The temp table `lines` (`_line`, `line`): every physical line, numbered from 1, empty ones included.
 
-
-def iter_lines(path: Path, encoding: str, batch_bytes: int = MAX_LINE_BYTES) -> Iterator[pa.Table]:
-    """Batches of (`_line`, `line`): every physical line, numbered from 1, empty ones included."""
-    if encoding in ("utf-8", "utf-8-sig") and path.stat().st_size <= IN_MEMORY_BYTES:
-        yield _read_lines_whole(path, encoding)
+    UTF-8 is read by DuckDB's own parallel reader; the streaming row_number keeps file order.
+    Other accepted encodings are transcoded by Arrow in bounded batches.
+    """
+    if encoding in ("utf-8", "utf-8-sig"):
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE lines AS
+                SELECT row_number() OVER () AS _line, coalesce(line, '') AS line
+                FROM read_csv(?, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', quote = '', escape = '', header = false,
+                              auto_detect = false, strict_mode = false, max_line_size = {MAX_LINE_BYTES})""",
+                [str(path)],
+            )
+        except duckdb.Error as exc:
+            text = str(exc)
+            if "line size" in text.lower() or "maximum line" in text.lower():
+                raise DeliveryError(f"a line longer than {MAX_LINE_BYTES >> 20} MiB: not a record of this source") from exc
+            raise DeliveryError(f"unreadable as {encoding} text: {text.splitlines()[0][:200]}") from exc
         return
-    yield from _stream_lines(path, encoding, batch_bytes)
+    con.execute("CREATE OR REPLACE TEMP TABLE lines (_line BIGINT, line VARCHAR)")
+    for batch in _stream_lines(path, encoding, MAX_LINE_BYTES):
+        con.register("lines_batch", batch)
+        con.execute("INSERT INTO lines SELECT _line, line FROM lines_batch")
+        con.unregister("lines_batch")
 
 
-def _read_lines_whole(path: Path, encoding: str) -> pa.Table:
-    try:
-        lines = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"],
-                            schema={"line": pl.Utf8}, truncate_ragged_lines=True)  # a stray \x1f cuts, never drops, a line
-    except pl.exceptions.PolarsError as exc:
-        raise DeliveryError(f"unreadable as {encoding} text: {str(exc)[:200]}") from exc
-    if lines.width != 1:
-        raise DeliveryError("unreadable as lines of text")
-    if (lines["line"].str.len_bytes().max() or 0) > MAX_LINE_BYTES:
-        raise DeliveryError(f"a line longer than {MAX_LINE_BYTES >> 20} MiB: not a record of this source")
-    if encoding == "utf-8-sig":
-        lines = lines.with_columns(pl.col("line").str.strip_prefix("\ufeff"))
-    return lines.with_columns(pl.col("line").fill_null("")).with_row_index("_line", offset=1).with_columns(
-        pl.col("_line").cast(pl.Int64)
-    ).to_arrow()
+def load_line_table(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    """The temp table `lines` from lines already in memory (messages, database rows, GeoJSON features)."""
+    con.register("lines_in", table)
+    con.execute("CREATE OR REPLACE TEMP TABLE lines AS SELECT _line, coalesce(line, '') AS line FROM lines_in")
+    con.unregister("lines_in")
 
 
 def _stream_lines(path: Path, encoding: str, batch_bytes: int) -> Iterator[pa.Table]:
