@@ -30,9 +30,9 @@ from paho.mqtt.properties import Properties
 
 from ingest.land import Delivery, Writer, delivery_id, lake_writer
 from ingest.schemas import SOURCES
+from linli.mqtt_connect import connect as connect_client
 
 CLIENT_ID = "linli-ingest-mqtt"
-CONNECT_TIMEOUT = 10.0
 # How long the broker keeps the session (subscriptions, unacknowledged and queued messages) while we are away.
 SESSION_EXPIRY = 7 * 24 * 3600
 # Unacknowledged messages the broker may send us, the protocol's maximum: without it Mosquitto stops at
@@ -101,16 +101,6 @@ def ingest_mqtt(
 
 def _connect(host: str, port: int, client_id: str, topics: list[str], inbox: queue.Queue, ready) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
-    connected = threading.Event()
-    result: list = []
-
-    def on_connect(client, userdata, flags, reason_code, properties):
-        result.append(reason_code)
-        connected.set()
-        if not reason_code.is_failure:
-            # Again on every reconnect: harmless for a resumed session, needed for a new one.
-            client.subscribe([(t, 1) for t in topics])
-
     def on_subscribe(client, userdata, mid, reason_codes, properties):
         if ready is not None and not any(rc.is_failure for rc in reason_codes):
             ready.set()
@@ -118,21 +108,13 @@ def _connect(host: str, port: int, client_id: str, topics: list[str], inbox: que
     def on_message(client, userdata, msg):
         inbox.put(_Message(time.time(), msg.topic, msg.payload.decode("utf-8", "replace"), msg.mid, msg.qos))
 
-    client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+    client.on_subscribe, client.on_message = on_subscribe, on_message
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = SESSION_EXPIRY
     props.ReceiveMaximum = RECEIVE_MAXIMUM
-    try:
-        client.connect(host, port, keepalive=60, clean_start=False, properties=props)
-    except OSError as e:
-        raise ConnectionError(f"cannot reach MQTT broker {host}:{port}: {e}") from e
-    client.loop_start()
-    if not connected.wait(CONNECT_TIMEOUT) or result[0].is_failure:
-        client.disconnect()
-        client.loop_stop()
-        why = result[0] if result else f"no CONNACK within {CONNECT_TIMEOUT:.0f} s"
-        raise ConnectionError(f"MQTT broker {host}:{port} refused the connection: {why}")
-    return client
+    # Subscribing again on every reconnect is harmless for a resumed session, needed for a new one.
+    return connect_client(client, host, port, clean_start=False, properties=props,
+                          on_connected=lambda c: c.subscribe([(t, 1) for t in topics]))
 
 
 def _land_batch(w: Writer, messages: list[_Message]) -> list[dict]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -27,9 +26,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from linli.mqtt_connect import connect
+
 SOURCES = ("door_access", "camera_alarm", "barrier_gate", "locker", "patrol", "meter")
 TOPIC = "linli/devices/{source}"
-CONNECT_TIMEOUT = 10.0
 ACK_TIMEOUT = 60.0
 # Messages handed to paho but not yet acknowledged; bounds memory however large the feeds are.
 MAX_PENDING = 2_000
@@ -68,25 +68,7 @@ def feed_messages(path: Path) -> Iterator[tuple[int, str]]:
 def _connect(host: str, port: int) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"linli-citygen-{os.getpid()}", protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(200)
-    connected = threading.Event()
-    result: list = []
-
-    def on_connect(client, userdata, flags, reason_code, properties):
-        result.append(reason_code)
-        connected.set()
-
-    client.on_connect = on_connect
-    try:
-        client.connect(host, port, keepalive=60, clean_start=True)
-    except OSError as e:
-        raise ConnectionError(f"cannot reach MQTT broker {host}:{port}: {e}") from e
-    client.loop_start()
-    if not connected.wait(CONNECT_TIMEOUT) or result[0].is_failure:
-        client.loop_stop()
-        client.disconnect()
-        why = result[0] if result else f"no CONNACK within {CONNECT_TIMEOUT:.0f} s"
-        raise ConnectionError(f"MQTT broker {host}:{port} refused the connection: {why}")
-    return client
+    return connect(client, host, port, clean_start=True)
 
 
 def _wait(info: mqtt.MQTTMessageInfo, host: str, port: int) -> None:
