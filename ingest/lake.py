@@ -73,7 +73,7 @@ class Lake:
         con.execute(f"SET temp_directory = '{self.tmp / 'duckdb'}'")
         con.execute("SET preserve_insertion_order = true")
         # Bounded memory whatever the delivery's size: DuckDB spills to disk beyond this.
-        con.execute(f"SET memory_limit = '{os.environ.get('LINLI_DUCKDB_MEMORY', '1GB')}'")
+        con.execute(f"SET memory_limit = '{os.environ.get('LINLI_DUCKDB_MEMORY', '768MB')}'")
         return register(con)
 
     def raw_files(self, source: str) -> list[Path]:
