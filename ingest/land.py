@@ -307,13 +307,9 @@ def _checks(col: Column) -> list[str]:
 
 
 def _output(col: Column) -> list[str]:
-    """Lake columns for one source column: personal data becomes a keyed hash and a masked form."""
-    if col.pii == PII_FACE:
-        return []
-    if col.pii:
-        v = f'"{col.name}"'
-        return [f"\"k_{col.name}\" AS {col.name}_key", f"{MASK[col.pii]}({v}) AS {col.name}_masked"]
-    return [f"{_lake_value(col)} AS \"{col.name}\""]
+    """SQL for the lake columns a source column becomes (names and forms from the schema)."""
+    sql = {"key": f'"k_{col.name}"', "masked": f'{MASK.get(col.pii, "")}("{col.name}")'}
+    return [f'{sql[lc.form] if lc.form else _lake_value(col)} AS "{lc.name}"' for lc in col.lake_columns()]
 
 
 def _distinct_values(con, source: Source) -> str:

@@ -40,6 +40,30 @@ class Column:
     def named(self, name: str, **changes) -> "Column":
         return replace(self, name=name, **changes)
 
+    def lake_columns(self) -> list["LakeColumn"]:
+        """The column(s) this becomes in the lake: personal data as a keyed hash and a masked form."""
+        if self.pii == PII_FACE:
+            return []
+        if self.pii:
+            return [
+                LakeColumn(f"{self.name}_key", "VARCHAR", f"{self.description} — HMAC-SHA256 pseudonymous key", self.pii, "key"),
+                LakeColumn(f"{self.name}_masked", "VARCHAR", f"{self.description} — masked display form", self.pii, "masked"),
+            ]
+        return [LakeColumn(self.name, LAKE_TYPES[self.type], self.description)]
+
+
+LAKE_TYPES = {"varchar": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "date": "DATE",
+              "timestamp": "TIMESTAMP WITH TIME ZONE", "boolean": "BOOLEAN"}
+
+
+@dataclass(frozen=True)
+class LakeColumn:
+    name: str
+    type: str
+    description: str
+    pii: str | None = None
+    form: str | None = None  # key | masked, for personal data
+
 
 @dataclass(frozen=True)
 class Source:
@@ -59,6 +83,15 @@ class Source:
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
+
+    def lake_columns(self) -> list[LakeColumn]:
+        """Every column of this source's raw-zone table, in order, with the ingest bookkeeping."""
+        cols = [lc for c in self.columns for lc in c.lake_columns()]
+        cols += [LakeColumn("_delivery_id", "VARCHAR", "the delivery (ledger row) this row came in"),
+                 LakeColumn("_line", "BIGINT", "line (or sheet row) of the row in its delivery")]
+        if self.is_event:
+            cols.append(LakeColumn("event_date", "DATE", f"Beijing date of {self.event_time}: the partition"))
+        return cols
 
 
 # Reusable columns: one definition per fact.
@@ -379,3 +412,13 @@ PM_VEHICLE = Source(
 )
 
 SOURCES.update({s.name: s for s in (PM_OWNER, PM_VEHICLE)})
+
+# The source system each source comes from: dbt names its staging models stg_<system>__<source>.
+SYSTEMS = {
+    "iot": ("device_registry", "door_access", "barrier_gate", "locker", "patrol", "camera_alarm", "meter"),
+    "grid_system": ("work_order", "organization", "grid_staff"),
+    "community_office": ("registry",),
+    "gis": tuple(s.name for s in (*PLACES, *GEOMETRY)),
+    "property": ("vehicle", "pm_owner", "pm_vehicle"),
+}
+SYSTEM_OF = {name: system for system, names in SYSTEMS.items() for name in names}

@@ -140,6 +140,14 @@ def quarantine_replay(
     _ingest_summary(rows)
 
 
+@app.command("dbt-sources")
+def dbt_sources() -> None:
+    """Render the dbt sources of the raw zone from the schema declarations."""
+    from ingest.dbt_sources import write
+
+    console.print(f"wrote {write()}")
+
+
 @app.command()
 def demo() -> None:
     """The whole demo city, end to end, with embedded defaults."""
