@@ -1,0 +1,28 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+-- 门禁: door-access events with the resident's pseudonymous key and the door's place.
+with events as (
+    select * from {{ ref('stg_iot__door_access') }}
+    {{ new_event_days() }}
+),
+
+devices as (
+    select device_id, unit_code, building_code, estate_code, grid_code, community_code from {{ ref('int_device_locations') }}
+)
+
+select
+    e.event_id,
+    e.device_id,
+    e.event_time,
+    e.event_date,
+    e.person_id_no_key as person_key,
+    e.open_method,
+    e.direction,
+    e.result,
+    d.unit_code,
+    d.building_code,
+    d.estate_code,
+    d.grid_code,
+    d.community_code,
+    d.device_id is null as is_unknown_device
+from events e
+left join devices d using (device_id)

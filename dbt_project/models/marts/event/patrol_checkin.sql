@@ -1,0 +1,23 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+-- 巡更: patrol check-ins at patrol points.
+with checkins as (
+    select * from {{ ref('stg_iot__patrol') }}
+    {{ new_event_days() }}
+),
+
+devices as (
+    select device_id, estate_code, community_code from {{ ref('int_device_locations') }}
+)
+
+select
+    c.checkin_id,
+    c.point_id,
+    c.guard_id,
+    c.checkin_time,
+    c.event_date,
+    c.round_no,
+    d.estate_code,
+    d.community_code,
+    d.device_id is null as is_unknown_device
+from checkins c
+left join devices d on d.device_id = c.point_id
