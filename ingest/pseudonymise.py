@@ -17,10 +17,16 @@ DEMO_KEY = "linli-demo-key-not-for-real-data"
 log = logging.getLogger(__name__)
 
 
+_warned = False
+
+
 def hmac_key_bytes() -> bytes:
+    global _warned
     key = os.environ.get("LINLI_HMAC_KEY")
     if not key:
-        log.warning("LINLI_HMAC_KEY is not set: using the demo key; set a secret key before landing real data")
+        if not _warned:  # once per process, not once per delivery
+            log.warning("LINLI_HMAC_KEY is not set: using the demo key; set a secret key before landing real data")
+            _warned = True
         key = DEMO_KEY
     return key.encode("utf-8")
 
