@@ -140,6 +140,24 @@ def quarantine_replay(
     _ingest_summary(rows)
 
 
+@app.command()
+def build(
+    lake: Annotated[Path, typer.Option(help="Lakehouse directory.")] = Path("data/lake"),
+    warehouse: Annotated[Path, typer.Option(help="Serving-store directory.")] = Path("data/warehouse"),
+    full_refresh: Annotated[bool, typer.Option(help="Rebuild everything, incremental models too.")] = False,
+    select: Annotated[Optional[str], typer.Option(help="dbt selection.")] = None,
+) -> None:
+    """Build the libraries (dbt) into a new serving-store file and publish it atomically."""
+    from linli.warehouse import BuildError, build as run
+
+    try:
+        result = run(lake, warehouse, full_refresh=full_refresh, select=select)
+    except BuildError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1)
+    console.print(f"built {result['models']} models, {result['tests']} tests passed: {result['build']}")
+
+
 @app.command("dbt-sources")
 def dbt_sources() -> None:
     """Render the dbt sources of the raw zone from the schema declarations."""
@@ -157,7 +175,10 @@ def demo() -> None:
     generate(out=out, residents=settings.demo_residents, days=settings.demo_days, seed=settings.demo_seed)
     console.rule("[bold]Landing its deliveries in the lake")
     ingest(from_=out / "deliveries", lake=settings.data_dir / "lake")
-    console.print(f"[green]Demo city under {out}, lake under {settings.data_dir / 'lake'}[/green]")
+    console.rule("[bold]Building the libraries")
+    build(lake=settings.data_dir / "lake", warehouse=settings.data_dir / "warehouse", full_refresh=True, select=None)
+    console.print(f"[green]Demo city under {out}, lake under {settings.data_dir / 'lake'}, "
+                  f"serving store {settings.data_dir / 'warehouse' / 'current.duckdb'}[/green]")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,82 @@
+"""The serving store: each dbt build writes a new DuckDB file, published by an atomic link swap.
+
+    WAREHOUSE/builds/<time>.duckdb     complete builds, newest last (a few kept)
+    WAREHOUSE/current.duckdb           symlink to the latest complete build
+
+Readers (the API, dashboards) open `current.duckdb` read-only and keep the build they opened
+until they reopen: a build in progress is a file no reader knows, so nobody ever sees half of
+one, and nobody holds a lock a build needs. Incremental models start from a copy of the
+current build, so a new day rebuilds only that day's partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
+KEEP_BUILDS = 3
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def current(warehouse: Path) -> Path:
+    return Path(warehouse) / "current.duckdb"
+
+
+def connect_current(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the latest complete build."""
+    return duckdb.connect(str(current(warehouse).resolve()), read_only=True)
+
+
+def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str | None = None) -> dict:
+    """Build the dbt project over the lake into a new file, test it, then publish it.
+
+    dbt runs in a process of its own, so none of its connections outlive the build.
+    """
+    warehouse = Path(warehouse).resolve()
+    builds = warehouse / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    target = builds / f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}.duckdb"
+    live = current(warehouse)
+    if live.exists() and not full_refresh:
+        shutil.copyfile(live.resolve(), target)
+    env = {**os.environ, "LINLI_LAKE": str(Path(lake).resolve()), "LINLI_WAREHOUSE": str(target)}
+    args = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+            "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs")]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", select]
+    run = subprocess.run(args, env=env, capture_output=True, text=True)
+    results = json.loads((warehouse / "target" / "run_results.json").read_text()) if run.returncode in (0, 1) else {"results": []}
+    failures = [r["unique_id"] for r in results["results"] if r["status"] in ("error", "fail", "runtime error")]
+    if run.returncode != 0 or failures:
+        target.unlink(missing_ok=True)
+        tail = "\n".join(run.stdout.splitlines()[-15:])
+        raise BuildError(f"dbt build failed: {failures[:10]}\n{tail}")
+    publish(warehouse, target)
+    kinds = [r["unique_id"].split(".")[0] for r in results["results"]]
+    return {"build": str(target), "nodes": len(kinds), "models": kinds.count("model"), "tests": kinds.count("test"),
+            "seconds": round(results.get("elapsed_time", 0), 1)}
+
+
+def publish(warehouse: Path, build_file: Path) -> None:
+    """Point current.duckdb at the build in one rename, then drop builds no longer needed."""
+    link = current(warehouse)
+    tmp = link.with_name(f".current-{os.getpid()}.duckdb")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(build_file.relative_to(link.parent))
+    os.replace(tmp, link)
+    # Old builds may still be open in a reader: on POSIX their data stays readable until closed.
+    for old in sorted(build_file.parent.glob("*.duckdb"))[:-KEEP_BUILDS]:
+        old.unlink()
