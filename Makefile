@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test install services bench-generate bench-ingest clean
+.PHONY: demo test install services bench-generate bench-ingest bench-models clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,9 @@ bench-generate: install
 
 bench-ingest: install
 	$(PY) bench/ingest/run.py
+
+bench-models: install
+	$(PY) bench/models/run.py
 
 clean:
 	rm -rf $(VENV) data test-output bench/out

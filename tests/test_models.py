@@ -173,3 +173,27 @@ def test_readers_never_see_a_partial_build(city, tmp_path):
     reader.join(30)
     assert not errors, errors[:3]
     assert len(results) > 10 and set(results) <= {old, new} and old != new
+
+
+def test_docs_generate(lake, warehouse, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from linli.warehouse import PROJECT
+
+    copy = tmp_path / "docs.duckdb"
+    shutil.copyfile(current(warehouse).resolve(), copy)
+    env = {**os.environ, "LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": str(copy)}
+    run = subprocess.run([str(Path(sys.executable).parent / "dbt"), "docs", "generate", "--project-dir", str(PROJECT),
+                          "--profiles-dir", str(PROJECT), "--target-path", str(tmp_path / "target")],
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:]
+    import json
+
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    assert "model.linli.resident" in catalog["nodes"]
+    undocumented = [n for n, node in manifest["nodes"].items() if node["resource_type"] == "model" and not node["description"]]
+    assert not undocumented
