@@ -1,7 +1,11 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
 -- 布控告警: AI-camera alarms as located points.
-with alarms as (
+with source as (
     select * from {{ ref('stg_iot__camera_alarm') }}
+),
+
+alarms as (
+    select * from source
     {{ new_event_days() }}
 ),
 
@@ -14,6 +18,7 @@ kinds as (
 )
 
 select
+    a._delivery_id,
     a.alarm_id,
     a.camera_id,
     a.alarm_time,

@@ -1,7 +1,11 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
 -- 门禁: door-access events with the resident's pseudonymous key and the door's place.
-with events as (
+with source as (
     select * from {{ ref('stg_iot__door_access') }}
+),
+
+events as (
+    select * from source
     {{ new_event_days() }}
 ),
 
@@ -10,6 +14,7 @@ devices as (
 )
 
 select
+    e._delivery_id,
     e.event_id,
     e.device_id,
     e.event_time,

@@ -1,7 +1,11 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
 -- 智能柜: locker and vending transactions.
-with txns as (
+with source as (
     select * from {{ ref('stg_iot__locker') }}
+),
+
+txns as (
+    select * from source
     {{ new_event_days() }}
 ),
 
@@ -10,6 +14,7 @@ devices as (
 )
 
 select
+    t._delivery_id,
     t.txn_id,
     t.device_id,
     t.txn_time,

@@ -2,8 +2,12 @@
 -- 抄表: cumulative readings with the consumption since the previous reading. The first reading of a
 -- meter is measured from its 表底数; a reading below the one before gives a negative consumption
 -- (flagged, for the quality checks) rather than a guess.
-with readings as (
+with source as (
     select * from {{ ref('stg_iot__meter') }}
+),
+
+readings as (
+    select * from source
     {{ new_event_days() }}
 ),
 
@@ -17,7 +21,7 @@ earlier as (
     -- the last reading already built before the days rebuilt now
     select meter_id, max_by(reading, read_time) as reading
     from {{ this }}
-    where event_date < (select coalesce(max(event_date), date '1900-01-01') from {{ this }})
+    where event_date < (select min(event_date) from readings)
     group by meter_id
 ),
 {% else %}
@@ -32,6 +36,7 @@ ordered as (
 )
 
 select
+    o._delivery_id,
     o.meter_id,
     m.kind,
     o.read_time,

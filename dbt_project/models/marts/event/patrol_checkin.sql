@@ -1,7 +1,11 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
 -- 巡更: patrol check-ins at patrol points.
-with checkins as (
+with source as (
     select * from {{ ref('stg_iot__patrol') }}
+),
+
+checkins as (
+    select * from source
     {{ new_event_days() }}
 ),
 
@@ -10,6 +14,7 @@ devices as (
 )
 
 select
+    c._delivery_id,
     c.checkin_id,
     c.point_id,
     c.guard_id,

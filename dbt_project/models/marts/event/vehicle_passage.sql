@@ -1,7 +1,11 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
 -- 车辆通行: barrier-gate passages by pseudonymous plate.
-with passes as (
+with source as (
     select * from {{ ref('stg_iot__barrier_gate') }}
+),
+
+passes as (
+    select * from source
     {{ new_event_days() }}
 ),
 
@@ -14,6 +18,7 @@ vehicles as (
 )
 
 select
+    p._delivery_id,
     p.pass_id,
     p.device_id,
     p.pass_time,

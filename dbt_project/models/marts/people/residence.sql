@@ -1,7 +1,9 @@
--- Who lives where, from when to when: a later registration in another house closes the earlier one.
+-- Who lives where, from when to when, over every registry delivery (superseded ones too):
+-- a registration in another house closes the earlier one.
 with registrations as (
-    select id_no_key as person_key, house_code, moved_in
-    from {{ ref('stg_community_office__registry') }}
+    select id_no_key as person_key, house_code, min(moved_in) as moved_in
+    from {{ delivered_rows('registry') }}
+    group by all
 )
 
 select
