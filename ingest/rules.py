@@ -39,6 +39,22 @@ MACROS = {
     "mask_plate": "(x) AS left(x, 2) || repeat('*', greatest(length(x) - 4, 1)) || right(x, 2)",
 }
 
+# Parsing and scrubbing used while landing: any vendor's time layout into one instant, dates,
+# yes/no, and identifiers masked inside text too broken to split into fields.
+MACROS |= {
+    "scrub_text": r"""(x) AS regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(x,
+        '([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])', '\1********\2', 'g'),
+        '(1[3-9][0-9])[0-9]{4}([0-9]{4})', '\1****\2', 'g'),
+        '([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z])[A-Z0-9]{3,4}([A-Z0-9]{2})', '\1***\2', 'g'),
+        '(^|,)([一-龥])[一-龥]{1,5}(,|$)', '\1\2**\3', 'g'),
+        '(^|,)([一-龥])[一-龥]{1,5}(,|$)', '\1\2**\3', 'g')""",
+    "parse_time": r"""(x) AS CASE WHEN regexp_full_match(x, '[0-9]{13}') THEN to_timestamp(x::BIGINT / 1000)
+        ELSE coalesce(try_cast(x AS TIMESTAMPTZ), timezone('Asia/Shanghai', try_strptime(x, '%Y/%m/%d %H:%M:%S'))) END""",
+    "parse_date": r"""(x) AS coalesce(try_strptime(x, '%Y-%m-%d'), try_strptime(x, '%Y/%m/%d'), try_strptime(x, '%Y%m%d'))::DATE""",
+    "parse_bool": r"""(x) AS CASE WHEN lower(x) IN ('true', '1', '是', 'yes', 'y') THEN true
+        WHEN lower(x) IN ('false', '0', '否', 'no', 'n') THEN false END""",
+}
+
 # Format rules: SQL condition on a value `x` (never null here) that must hold.
 FORMATS = {
     "id_number": "gb11643_valid(x) OR regexp_full_match(x, '[A-Z][0-9]{8}')",  # resident ID, or a passport

@@ -25,7 +25,7 @@ DOOR_LAYOUT = {"hikvision": "iso", "dahua": "epoch_ms", "leelen": "slash"}
 def valid(values: pl.Series, macro: str) -> pl.Series:
     """The validators' own DuckDB macro (gb11643_valid, gb32100_valid, ...) over a column."""
     con = register(duckdb.connect())
-    frame = pl.DataFrame({"x": values})
+    con.register("frame", pl.DataFrame({"x": values}))
     return con.execute(f"SELECT {macro}(x) AS ok FROM frame").pl()["ok"]
 
 

@@ -12,7 +12,7 @@ PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 def test_seeds_build_with_tests(tmp_path, monkeypatch):
     monkeypatch.setenv("LINLI_DATA_DIR", str(tmp_path))
     args = ["--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT), "--target-path", str(tmp_path / "target")]
-    result = dbtRunner().invoke(["build", "--select", "resource_type:seed", *args])
+    result = dbtRunner().invoke(["build", "--select", "resource_type:seed", "--indirect-selection", "cautious", *args])
     assert result.success, result.exception
     statuses = {r.node.name: r.status for r in result.result}
     assert statuses["ordos_divisions"] == "success"

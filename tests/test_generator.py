@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import polars as pl
 import pytest

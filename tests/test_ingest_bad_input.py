@@ -5,14 +5,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import zipfile
 
 import duckdb
 import polars as pl
 import pytest
 
-import ingest.run
 from ingest import schemas
 from ingest.lake import Lake
 from ingest.ledger import Ledger

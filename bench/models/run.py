@@ -56,7 +56,7 @@ def main() -> None:
         t = time.perf_counter()
         build(lake, wh)
         incremental = time.perf_counter() - t
-        touched = event_rows(wh, since=last)  # the latest built day is redone with the new one
+        touched = event_rows(wh, since=new_day)  # only the days the new deliveries carry are rebuilt
         t = time.perf_counter()
         full_wh = tmp / "full"
         build(lake, full_wh, full_refresh=True)

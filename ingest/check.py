@@ -1,0 +1,164 @@
+"""Checking staged rows and writing them: landed rows to the raw zone, the rest to quarantine.
+
+Types, formats, accepted values and duplicates are checked in DuckDB; format checks and keyed
+hashes run once per distinct value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ingest.delivery import Delivery
+from ingest.lake import Lake, delivery_of
+from ingest.ledger import Ledger
+from ingest.schemas import PII_FACE, Column, Source
+
+
+def _typed(col: Column, source: Source) -> str:
+    """The lake value of a column, NULL where the delivered text does not convert."""
+    v = f'"{col.name}"'
+    if col.values:
+        cases = " ".join(f"WHEN '{k}' THEN '{w}'" for k, w in col.values.items())
+        return f"CASE {v} {cases} END"
+    scaled_by = source.extra.get("scaled", {}).get(col.name)
+    if col.type == "decimal" and scaled_by:
+        factors = source.column(scaled_by).scale or {}
+        cases = " ".join(f"WHEN '{u}' THEN {f}" for u, f in factors.items())
+        return f"TRY_CAST({v} AS DOUBLE) * CASE \"{scaled_by}\" {cases} ELSE 1 END"
+    return {
+        "varchar": v,
+        "integer": f"TRY_CAST({v} AS BIGINT)",
+        "decimal": f"TRY_CAST({v} AS DOUBLE)",
+        "date": f"parse_date({v})",
+        "timestamp": f"parse_time({v})",
+        "boolean": f"parse_bool({v})",
+    }[col.type]
+
+
+MASK = {"id_number": "mask_id", "name": "mask_name", "phone": "mask_phone", "plate": "mask_plate"}
+
+
+def _converted(col: Column) -> bool:
+    """Whether the lake value differs from the delivered text (so it is computed once, as t_<name>)."""
+    return bool(col.values) or col.type != "varchar"
+
+
+def _lake_value(col: Column) -> str:
+    return f'"t_{col.name}"' if _converted(col) else f'"{col.name}"'
+
+
+def _checks(col: Column) -> list[str]:
+    v = f'"{col.name}"'
+    out = []
+    if col.required:
+        out.append(f"CASE WHEN {v} IS NULL THEN '{col.name}: required value missing' END")
+    if _converted(col):
+        what = "an allowed value" if col.values else {"integer": "an integer", "decimal": "a number", "date": "a valid date",
+                                                      "timestamp": "a valid time", "boolean": "yes/no"}[col.type]
+        out.append(f"CASE WHEN {v} IS NOT NULL AND \"t_{col.name}\" IS NULL THEN '{col.name}: not {what}' END")
+    if col.format:
+        out.append(f"CASE WHEN {v} IS NOT NULL AND NOT \"ok_{col.name}\" THEN '{col.name}: fails the {col.format} rule' END")
+    return out
+
+
+def _output(col: Column) -> list[str]:
+    """SQL for the lake columns a source column becomes (names and forms from the schema)."""
+    sql = {"key": f'"k_{col.name}"', "masked": f'{MASK.get(col.pii, "")}("{col.name}")'}
+    return [f'{sql[lc.form] if lc.form else _lake_value(col)} AS "{lc.name}"' for lc in col.lake_columns()]
+
+
+def _distinct_values(con, source: Source) -> str:
+    """Format checks and keyed hashes, computed once per distinct value (residents, devices and
+    codes recur across many rows); returns the joins that bring them to each row."""
+    joins = []
+    for c in source.columns:
+        if not (c.format or (c.pii and c.pii != PII_FACE)):
+            continue
+        ok = f"format_{c.format}(v)" if c.format else "true"
+        k = "hmac_key(v)" if c.pii and c.pii != PII_FACE else "NULL"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE "d_{c.name}" AS
+            SELECT v, {ok} AS ok, {k} AS k FROM (SELECT DISTINCT "{c.name}" AS v FROM staged WHERE "{c.name}" IS NOT NULL)"""
+        )
+        joins.append(f'LEFT JOIN "d_{c.name}" ON "d_{c.name}".v = s."{c.name}"')
+    return " ".join(joins)
+
+
+def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> dict:
+    source = d.source
+    typed = ", ".join(f'{_typed(c, source)} AS "t_{c.name}"' for c in source.columns if _converted(c))
+    reasons = ["_shape"] + [c for col in source.columns for c in _checks(col)]
+    event_date = f"CAST(timezone('Asia/Shanghai', {_lake_value(source.column(source.event_time))}) AS DATE)" if source.is_event else "NULL::DATE"
+    joins = _distinct_values(con, source)
+    # A second row with the same key is a duplicate; for events, so is a key the lake already holds.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
+        FROM staged WHERE _shape IS NULL GROUP BY ALL HAVING count(*) > 1"""
+    )
+    same_key = " AND ".join(f'dups."dk_{k}" = s."{k}"' for k in source.key)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE checked AS
+        SELECT *, {event_date} AS event_date, list_filter([{', '.join(reasons)},
+            CASE WHEN _shape IS NULL AND _line > _first THEN 'duplicate key: first seen at line ' || _first END], r -> r IS NOT NULL) AS _reasons
+        FROM (SELECT s.*, {typed + ',' if typed else ''} dups._first,
+                     {', '.join(f'"d_{c.name}".ok AS "ok_{c.name}", "d_{c.name}".k AS "k_{c.name}"' for c in source.columns if c.format or (c.pii and c.pii != PII_FACE)) or 'NULL AS _none'}
+              FROM staged s LEFT JOIN dups ON {same_key} {joins})"""
+    )
+    if source.is_event:
+        _mark_landed_elsewhere(lake, con, ledger, d, source)
+
+    outputs = [o for col in source.columns for o in _output(col)]
+    landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked WHERE len(_reasons) = 0"
+    record = ", ".join(
+        f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.columns if c.pii != PII_FACE
+    )
+    quarantine_sql = f"""SELECT '{did}' AS _delivery_id, '{d.name.replace("'", "''")}' AS file, _line AS line, _reasons AS reasons,
+        coalesce(_raw, json_object({record})::VARCHAR) AS record
+        FROM checked WHERE len(_reasons) > 0 ORDER BY _line"""
+    tmp = lake.tmp / did
+    tmp.mkdir(parents=True, exist_ok=True)
+    if source.is_event:
+        con.execute(
+            f"""COPY ({landed_sql.replace('FROM checked', ', event_date FROM checked')} ORDER BY _line) TO '{tmp / 'raw'}'
+            (FORMAT parquet, PARTITION_BY (event_date), FILENAME_PATTERN '{did}_{{i}}', OVERWRITE_OR_IGNORE)"""
+        )
+    else:
+        (tmp / "raw").mkdir(exist_ok=True)
+        con.execute(f"COPY ({landed_sql} ORDER BY _line) TO '{tmp / 'raw' / (did + '_0.parquet')}' (FORMAT parquet)")
+    counts = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE len(_reasons) = 0), count(*) FILTER (WHERE len(_reasons) > 0) FROM checked"
+    ).fetchone()
+    if counts[2]:
+        con.execute(f"COPY ({quarantine_sql}) TO '{tmp / 'quarantine.parquet'}' (FORMAT parquet)")
+    _publish(lake, tmp, source, did)
+    return {"rows_read": counts[0], "rows_landed": counts[1], "rows_quarantined": counts[2]}
+
+
+def _mark_landed_elsewhere(lake: Lake, con, ledger: Ledger, d: Delivery, source: Source) -> None:
+    others = [f for f in lake.raw_files(source.name) if ledger.is_current(delivery_of(f), excluding_file=d.name)]
+    if not others:
+        return
+    keys = ", ".join(f'"{k}"' for k in source.key)
+    files = ", ".join(f"'{f}'" for f in others)
+    con.execute(
+        f"""UPDATE checked SET _reasons = list_append(_reasons, 'already landed by an earlier delivery')
+        FROM (SELECT DISTINCT {keys} FROM read_parquet([{files}], hive_partitioning = true)
+              WHERE event_date IN (SELECT DISTINCT event_date FROM checked)) AS lake_keys
+        WHERE len(checked._reasons) = 0 AND {' AND '.join(f'checked.{_lake_value(source.column(k))} = lake_keys."{k}"' for k in source.key)}"""
+    )
+
+
+def _publish(lake: Lake, tmp: Path, source: Source, did: str) -> None:
+    """Move a delivery's files into place; they stay invisible until its ledger row is written."""
+    for f in sorted((tmp / "raw").rglob("*.parquet")):
+        target = lake.raw / source.name / f.relative_to(tmp / "raw")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(f, target)
+    if (tmp / "quarantine.parquet").exists():
+        target = lake.quarantine / source.name / f"{did}.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / "quarantine.parquet", target)
+    for f in sorted(tmp.rglob("*"), reverse=True):
+        f.rmdir() if f.is_dir() else f.unlink()
+    tmp.rmdir()

@@ -1,0 +1,36 @@
+"""What is landed: a file, a micro-batch of messages or a slice of a database table, and its identity."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from ingest.schemas import Source
+
+
+@dataclass
+class Delivery:
+    """One thing to land: a file, or a micro-batch of messages, or a slice of a database table."""
+
+    source: Source
+    name: str  # identity: the path under the deliveries directory, or mqtt/…, db/…
+    checksum: str
+    size: int
+    path: Path | None = None  # a file on disk
+    lines: pa.Table | None = None  # or JSON lines already in memory (_line, line)
+
+
+def file_delivery(source: Source, root: Path, path: Path) -> Delivery:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return Delivery(source, path.relative_to(root).as_posix(), digest.hexdigest(), path.stat().st_size, path=path)
+
+
+def delivery_id(d: Delivery, attempt: int = 0) -> str:
+    salt = f"\0{attempt}" if attempt else ""
+    return hashlib.sha256(f"{d.name}\0{d.checksum}{salt}".encode()).hexdigest()[:20]

@@ -1,0 +1,135 @@
+"""Staging a delivery: its rows as delivered, mapped to lake column names, in the temp table `staged`.
+
+Shape problems (wrong field count, broken JSON, empty lines) are recorded per row in `_shape`,
+with the line kept (identifiers masked) in `_raw`; a delivery that cannot be read at all raises
+DeliveryError.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Iterable
+
+import pyarrow as pa
+
+from ingest import readers
+from ingest.delivery import Delivery
+from ingest.readers import DeliveryError
+from ingest.schemas import Source
+
+
+def resolve_columns(source: Source, delivered: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """Map delivered names to lake columns; refuse a delivery that lacks a required column."""
+    names = {n.strip().lstrip("\ufeff"): n for n in delivered}
+    mapping, unknown = {}, []
+    for col in source.columns:
+        for candidate in (col.name, *col.headers):
+            if candidate in names:
+                mapping[col.name] = names[candidate]
+                break
+    known = set(mapping.values())
+    unknown = [n for n in names.values() if n not in known]
+    missing = [c.name for c in source.columns if c.required and c.name not in mapping]
+    if missing:
+        raise DeliveryError(f"missing required columns {missing}; delivered header: {list(names)}")
+    return mapping, unknown
+
+
+def _create_staged(con, source: Source) -> None:
+    cols = ", ".join(f'"{c.name}" VARCHAR' for c in source.columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged (_line BIGINT, _shape VARCHAR, _raw VARCHAR, {cols})")
+
+
+def stage(con, d: Delivery) -> tuple[str, str | None]:
+    """Fill the temp table `staged` with every row of the delivery; returns (encoding, notes)."""
+    _create_staged(con, d.source)
+    if d.path is not None and d.path.suffix.lower() == ".xlsx":
+        return "xlsx", _stage_xlsx(con, d)
+    if d.lines is not None:
+        readers.load_line_table(con, d.lines)
+        encoding, json_lines = "utf-8", True
+    elif d.path.suffix.lower() == ".geojson":
+        readers.load_line_table(con, readers.geojson_lines(d.path))
+        encoding, json_lines = "utf-8", True
+    else:
+        suffix = d.path.suffix.lower()
+        if suffix not in (".jsonl", ".json", ".ndjson", ".csv", ".txt"):
+            raise DeliveryError(f"unsupported file type {suffix!r}")
+        encoding = readers.detect_encoding(d.path)
+        readers.load_lines(con, d.path, encoding)
+        json_lines = suffix in (".jsonl", ".json", ".ndjson")
+    notes = _stage_json(con, d.source) if json_lines else _stage_csv(con, d.source)
+    con.execute("DROP TABLE lines")
+    return encoding, notes
+
+
+def _value(expr: str) -> str:
+    return f"nullif(trim({expr}), '')"
+
+
+def _stage_json(con, source: Source) -> None:
+    """JSON objects from the `lines` table; every name a column may go by is read in one parse."""
+    names = [(col, (col.name, *col.headers)) for col in source.columns]
+    struct = "{" + ", ".join(f'"{n}": "VARCHAR"' for _, alts in names for n in dict.fromkeys(alts)) + "}"
+    fields = [f"nullif(coalesce({', '.join(f'j.{chr(34)}{n}{chr(34)}' for n in dict.fromkeys(alts))}), '')" for _, alts in names]
+    con.execute(
+        f"""INSERT INTO staged
+        SELECT _line,
+          CASE WHEN line = '' THEN 'empty line' WHEN j IS NULL THEN 'malformed JSON: truncated or invalid' END,
+          CASE WHEN j IS NULL THEN scrub_text(left(line, 2000)) END, {', '.join(fields)}
+        FROM (SELECT _line, line,
+                -- nested, because AND does not stop json_type from reading an invalid document
+                CASE WHEN json_valid(line) THEN CASE WHEN json_type(line) = 'OBJECT' THEN from_json(line, '{struct}') END END AS j
+              FROM lines)"""
+    )
+
+
+def _stage_csv(con, source: Source) -> str | None:
+    header_line = con.execute("SELECT line FROM lines WHERE _line = 1").fetchone()
+    if header_line is None or not header_line[0]:
+        raise DeliveryError("empty file: no header line")
+    header = next(csv.reader([header_line[0]]))
+    mapping, unknown = resolve_columns(source, header)
+    position = {name: i for i, name in enumerate(header)}
+    n = len(header)
+    select = ", ".join(
+        f"CASE WHEN len(f) = {n} THEN {_value(f'f[{position[mapping[c.name]] + 1}]')} END" if c.name in mapping else "NULL"
+        for c in source.columns
+    )
+    # Quoted fields are rare in these exports; only those lines go through a full CSV parser.
+    quoted = con.execute("""SELECT _line, line FROM lines WHERE _line > 1 AND contains(line, '"')""").fetchall()
+    con.register("quoted", pa.table({
+        "_line": pa.array([q[0] for q in quoted], pa.int64()),
+        "f": pa.array([next(csv.reader([q[1]]), []) for q in quoted], pa.list_(pa.string())),
+    }))
+    con.execute(
+        f"""INSERT INTO staged
+        SELECT _line,
+          CASE WHEN line = '' THEN 'empty line'
+               WHEN len(f) > {n} THEN 'extra columns: ' || len(f) || ' fields where the header has {n}'
+               WHEN len(f) < {n} THEN 'missing columns: ' || len(f) || ' fields where the header has {n}' END,
+          CASE WHEN len(f) <> {n} THEN scrub_text(left(line, 2000)) END, {select}
+        FROM (SELECT l._line, l.line, coalesce(q.f, string_split(l.line, ',')) AS f
+              FROM lines l LEFT JOIN quoted q USING (_line) WHERE l._line > 1)"""
+    )
+    con.unregister("quoted")
+    return f"ignored columns: {unknown}" if unknown else None
+
+
+def _stage_xlsx(con, d: Delivery) -> str | None:
+    source = d.source
+    known = {h for c in source.columns for h in (c.name, *c.headers)}
+    fill_down = {h for c in source.columns if c.fill_down for h in (c.name, *c.headers)}
+    header, table = readers.read_xlsx(d.path, known, fill_down)
+    mapping, unknown = resolve_columns(source, header)
+    columns = {"_line": table.column("_line"), "_shape": pa.nulls(table.num_rows, pa.string()),
+               "_raw": pa.nulls(table.num_rows, pa.string())}
+    for c in source.columns:
+        columns[c.name] = table.column(mapping[c.name]) if c.name in mapping else pa.nulls(table.num_rows, pa.string())
+    con.register("batch", pa.table(columns))
+    con.execute(f"INSERT INTO staged SELECT _line, _shape, _raw, {', '.join(_value(chr(34) + c.name + chr(34)) for c in source.columns)} FROM batch")
+    con.unregister("batch")
+    return f"ignored columns: {unknown}" if unknown else None
+
+
+# ---------------------------------------------------------------- checking
