@@ -4,7 +4,7 @@ with communities as (
 ),
 
 divisions as (
-    select * from {{ ref('ordos_divisions') }}
+    select d.*, e.name_en from {{ ref('ordos_divisions') }} d left join {{ ref('code_division_en') }} e using (code)
 )
 
 select
@@ -13,9 +13,11 @@ select
     c.kind,
     c.street_code,
     street.name as street_name,
+    street.name_en as street_name_en,
     street.level as street_level,
     c.banner_code,
     banner.name as banner_name,
+    banner.name_en as banner_name_en,
     c.centre_lon,
     c.centre_lat,
     c.side_m
