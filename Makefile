@@ -12,6 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ".[test]"
+	# The dbt manifest Dagster loads, prepared once here rather than in every run.
+	cd dbt_project && ../$(VENV)/bin/dbt parse --profiles-dir . --quiet
 	touch $@
 
 services:

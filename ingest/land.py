@@ -72,7 +72,7 @@ def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery
     """
     known = ledger.find(d.name, d.checksum)
     if known is not None and replay_of is None:
-        return known
+        return {**known, "new": False}  # already in the ledger: nothing done now
     did = delivery_id(d, attempt=ledger.attempts(d.name, d.checksum) if replay_of else 0)
     row = {
         "delivery_id": did, "source": d.source.name, "file": d.name, "checksum": d.checksum, "size_bytes": d.size,

@@ -60,4 +60,4 @@ class Ledger:
         os.replace(tmp, self.lake.ledger_dir / f"{row['delivery_id']}.parquet")
         self.rows = pl.concat([self.rows, pl.read_parquet(self.lake.ledger_dir / f"{row['delivery_id']}.parquet")], how="diagonal_relaxed")
         self._refresh()
-        return row
+        return {**row, "new": True}

@@ -19,9 +19,14 @@ def source_for(rel: str) -> Source | None:
     return next((s for s in SOURCES.values() if any(fnmatch(rel, p) or fnmatch(rel, p.replace("**/", "")) for p in s.paths)), None)
 
 
-def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int, int, str], None] = lambda *a: None) -> pl.DataFrame:
-    """Land every file under `deliveries`; returns this run's ledger rows."""
+def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int, int, str], None] = lambda *a: None,
+                     only_source: str | None = None, only_day: str | None = None) -> pl.DataFrame:
+    """Land every file under `deliveries` (or those of one source, one delivery day); returns this run's ledger rows."""
     files = sorted(p for p in deliveries.rglob("*") if p.is_file())
+    if only_source:
+        files = [p for p in files if (source_for(p.relative_to(deliveries).as_posix()) or UNKNOWN).name == only_source]
+    if only_day:
+        files = [p for p in files if only_day in p.relative_to(deliveries).parts]
     rows = []
     with lake_writer(lake_root) as w:
         for i, path in enumerate(files):
@@ -40,7 +45,7 @@ def land_unknown(w: Writer, root: Path, path: Path) -> dict:
     d: Delivery = file_delivery(UNKNOWN, root, path)
     known = w.ledger.find(d.name, d.checksum)
     if known is not None:
-        return known
+        return {**known, "new": False}
     return w.ledger.commit(w.con, {
         "delivery_id": delivery_id(d), "source": "unknown", "file": d.name, "checksum": d.checksum, "size_bytes": d.size,
         "status": "failed", "error": "no source is declared for this path", "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0,

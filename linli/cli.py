@@ -103,7 +103,14 @@ def _ingest_summary(rows) -> None:
     if rows.is_empty():
         console.print("nothing to ingest")
         return
-    table = Table(title="Deliveries")
+    if "new" in rows.columns:
+        known = int((~rows["new"]).sum())
+        if known:
+            console.print(f"{known:,} deliveries already in the ledger: skipped")
+        rows = rows.filter(pl.col("new"))
+        if rows.is_empty():
+            return
+    table = Table(title="Deliveries landed now")
     for col in ("source", "landed", "failed", "duplicate", "rows read", "rows landed", "rows quarantined"):
         table.add_column(col, justify="left" if col == "source" else "right")
     summary = rows.group_by("source").agg(

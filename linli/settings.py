@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     demo_residents: int = 20_000
     demo_days: int = 3
     demo_seed: int = 7
+    # First day of the daily partitions of event sources (the demo city starts here).
+    partitions_start: str = "2024-05-01"
 
 
 def get_settings() -> Settings:

@@ -21,3 +21,7 @@ class LakeResource(dg.ConfigurableResource):
     @property
     def lake(self) -> Path:
         return Path(self.data_dir) / "lake"
+
+    @property
+    def warehouse(self) -> Path:
+        return Path(self.data_dir) / "warehouse"

@@ -1,0 +1,35 @@
+"""The dbt project's models, seeds and tests as assets; its raw sources are the ingest assets."""
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+
+from linli.warehouse import PROJECT, current, publish
+from pipelines.resources import LakeResource
+
+linli_dbt = DbtProject(project_dir=PROJECT, profiles_dir=PROJECT)
+# The manifest is prepared once, when the project is installed (`make install` runs `dbt parse`),
+# never inside parallel runs; `dagster dev` re-parses as you edit.
+linli_dbt.prepare_if_dev()
+
+
+@dbt_assets(manifest=linli_dbt.manifest_path, pool="dbt", project=linli_dbt)
+def libraries(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
+    """Build into a copy of the serving store and publish it only if every model and test passed."""
+    builds = lake.warehouse / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    target = builds / f"{context.run_id}.duckdb"
+    live = current(lake.warehouse)
+    if live.exists():
+        shutil.copyfile(live.resolve(), target)
+    os.environ["LINLI_LAKE"] = str(Path(lake.lake).resolve())
+    os.environ["LINLI_WAREHOUSE"] = str(target)
+    try:
+        yield from dbt.cli(["build"], context=context).stream()
+    except Exception:
+        target.unlink(missing_ok=True)
+        raise
+    publish(lake.warehouse, target)
