@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 services:
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-browser.sh
 
 demo: install
 	$(VENV)/bin/linli demo

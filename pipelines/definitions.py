@@ -6,6 +6,9 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from pipelines.defs.automation import (
+    build_job, daily_ingest_job, mqtt_every_minute, mqtt_flush, new_deliveries, nightly, nightly_build, registry_ingest_job,
+)
 from pipelines.defs.city import demo_city_deliveries
 from pipelines.defs.dbt import libraries, linli_dbt
 from pipelines.defs.ingest import INGEST_ASSETS
@@ -13,6 +16,9 @@ from pipelines.resources import LakeResource
 
 defs = dg.Definitions(
     assets=[demo_city_deliveries, *INGEST_ASSETS, libraries],
+    jobs=[daily_ingest_job, registry_ingest_job, build_job, mqtt_flush],
+    schedules=[nightly, nightly_build, mqtt_every_minute],
+    sensors=[new_deliveries],
     resources={
         "lake": LakeResource(),
         # dbt from this environment, whether or not its bin directory is on PATH

@@ -13,6 +13,8 @@ class LakeResource(dg.ConfigurableResource):
     """The demo city's deliveries directory and the lakehouse directory."""
 
     data_dir: str = str(get_settings().data_dir)
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
 
     @property
     def deliveries(self) -> Path:
@@ -25,3 +27,7 @@ class LakeResource(dg.ConfigurableResource):
     @property
     def warehouse(self) -> Path:
         return Path(self.data_dir) / "warehouse"
+
+    @property
+    def alerts(self) -> Path:
+        return Path(self.data_dir) / "alerts"

@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from linli.warehouse import PROJECT, current, publish
 from pipelines.resources import LakeResource
@@ -16,7 +16,17 @@ linli_dbt = DbtProject(project_dir=PROJECT, profiles_dir=PROJECT)
 linli_dbt.prepare_if_dev()
 
 
-@dbt_assets(manifest=linli_dbt.manifest_path, pool="dbt", project=linli_dbt)
+class LibraryGroups(DagsterDbtTranslator):
+    """Groups in the UI follow the layers and libraries: staging, intermediate, place, people, …"""
+
+    def get_group_name(self, dbt_resource_props) -> str:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        fqn = dbt_resource_props["fqn"]  # ["linli", "marts", "place", "house"] / ["linli", "staging", "iot", ...]
+        return fqn[2] if fqn[1] == "marts" else fqn[1]
+
+
+@dbt_assets(manifest=linli_dbt.manifest_path, pool="dbt", project=linli_dbt, dagster_dbt_translator=LibraryGroups())
 def libraries(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
     """Build into a copy of the serving store and publish it only if every model and test passed."""
     builds = lake.warehouse / "builds"
