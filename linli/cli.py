@@ -174,18 +174,26 @@ def dbt_sources() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """The whole demo city, end to end, with embedded defaults."""
+def demo(
+    serve: Annotated[bool, typer.Option(help="Leave the Dagster UI running afterwards.")] = True,
+    port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
+) -> None:
+    """The whole demo city, end to end through Dagster, then the Dagster UI."""
+    import subprocess
+    import sys
+
+    from pipelines.demo import dagster_home, materialise_everything
+
     settings = get_settings()
-    out = settings.data_dir / "demo-city"
-    console.rule("[bold]Linli demo: generating the demo city")
-    generate(out=out, residents=settings.demo_residents, days=settings.demo_days, seed=settings.demo_seed)
-    console.rule("[bold]Landing its deliveries in the lake")
-    ingest(from_=out / "deliveries", lake=settings.data_dir / "lake")
-    console.rule("[bold]Building the libraries")
-    build(lake=settings.data_dir / "lake", warehouse=settings.data_dir / "warehouse", full_refresh=True, select=None)
-    console.print(f"[green]Demo city under {out}, lake under {settings.data_dir / 'lake'}, "
+    home = dagster_home(settings.data_dir)
+    console.rule("[bold]Linli demo: the whole city through Dagster")
+    materialise_everything(settings.data_dir, log=lambda m: console.print(f"[cyan]•[/cyan] {m}"))
+    console.print(f"[green]Demo city under {settings.data_dir / 'demo-city'}, lake under {settings.data_dir / 'lake'}, "
                   f"serving store {settings.data_dir / 'warehouse' / 'current.duckdb'}[/green]")
+    if serve:
+        console.print(f"[bold]Dagster UI: http://127.0.0.1:{port}[/bold]  (DAGSTER_HOME={home}; Ctrl-C to stop)")
+        subprocess.run([str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                       check=False)
 
 
 if __name__ == "__main__":

@@ -17,17 +17,22 @@ class LakeResource(dg.ConfigurableResource):
     mqtt_port: int = 1883
 
     @property
+    def root(self) -> Path:
+        # Absolute: dbt runs in the project directory, not where Dagster was started.
+        return Path(self.data_dir).resolve()
+
+    @property
     def deliveries(self) -> Path:
-        return Path(self.data_dir) / "demo-city" / "deliveries"
+        return self.root / "demo-city" / "deliveries"
 
     @property
     def lake(self) -> Path:
-        return Path(self.data_dir) / "lake"
+        return self.root / "lake"
 
     @property
     def warehouse(self) -> Path:
-        return Path(self.data_dir) / "warehouse"
+        return self.root / "warehouse"
 
     @property
     def alerts(self) -> Path:
-        return Path(self.data_dir) / "alerts"
+        return self.root / "alerts"

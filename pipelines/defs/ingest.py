@@ -1,5 +1,7 @@
 """Ingest assets: one per declared source, event sources partitioned by delivery day."""
 
+from datetime import timedelta
+
 import dagster as dg
 import polars as pl
 
@@ -64,6 +66,12 @@ def _landing_metadata(rows: pl.DataFrame) -> dict:
 
 
 INGEST_ASSETS = [ingest_asset(s) for s in SOURCES.values() if s.paths]
+
+# Device feeds arrive daily: a feed not landed for 26 hours is stale.
+FRESHNESS_CHECKS = dg.build_last_update_freshness_checks(
+    assets=[a for a in INGEST_ASSETS if a.partitions_def is not None], lower_bound_delta=timedelta(hours=26),
+)
+freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=FRESHNESS_CHECKS)
 
 
 def _markdown(frame: pl.DataFrame) -> str:
