@@ -117,21 +117,32 @@ def _deliveries_until(src, dst, last_day: str):
                 shutil.copy(p, target)
 
 
-def test_a_new_day_rebuilds_only_that_day(city, tmp_path):
+def _query(warehouse, sql: str):
+    con = connect_current(warehouse)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _built_before_the_last_day(city, tmp_path):
+    """A lake and a build of the city's first two days; then the third day landed, not yet built."""
     lake, wh = tmp_path / "lake", tmp_path / "wh"
     early = tmp_path / "early"
     _deliveries_until(city / "deliveries", early, "2024-05-02")
     ingest_directory(early, lake)
     build(lake, wh, full_refresh=True)
-    con = connect_current(wh)
-    before = con.execute("SELECT event_date, count(*) FROM event.door_access GROUP BY 1 ORDER BY 1").fetchall()
-    con.close()
+    return lake, wh
+
+
+def test_a_new_day_rebuilds_only_that_day(city, tmp_path):
+    lake, wh = _built_before_the_last_day(city, tmp_path)
+    by_day = "SELECT event_date, count(*) FROM event.door_access GROUP BY 1 ORDER BY 1"
+    before = _query(wh, by_day)
     ingest_directory(city / "deliveries", lake)
     build(lake, wh)
-    con = connect_current(wh)
-    after = con.execute("SELECT event_date, count(*) FROM event.door_access GROUP BY 1 ORDER BY 1").fetchall()
-    con.close()
-    assert len(after) == len(before) + 1 and after[: len(before) - 1] == before[:-1]
+    after = _query(wh, by_day)
+    assert len(after) == len(before) + 1 and after[: len(before)] == before
     # The incremental result is the full rebuild's, row for row.
     full = tmp_path / "full"
     build(lake, full, full_refresh=True)
@@ -143,31 +154,26 @@ def _read_loop(warehouse, stop_at, out):
     while time.time() < stop_at:
         try:
             con = connect_current(warehouse)
-            results.append(con.execute("SELECT count(*), sum(orders_reported), sum(door_events) FROM metrics.community_daily").fetchone())
+            results.append(con.execute(STATE).fetchone())
             con.close()
         except Exception as exc:  # any error fails the test
             errors.append(repr(exc))
     out.put((results, errors))
 
 
+STATE = "SELECT count(*), sum(orders_reported), sum(door_events) FROM metrics.community_daily"
+
+
 def test_readers_never_see_a_partial_build(city, tmp_path):
-    lake, wh = tmp_path / "lake", tmp_path / "wh"
-    early = tmp_path / "early"
-    _deliveries_until(city / "deliveries", early, "2024-05-02")
-    ingest_directory(early, lake)
-    build(lake, wh, full_refresh=True)
-    con = connect_current(wh)
-    old = con.execute("SELECT count(*), sum(orders_reported), sum(door_events) FROM metrics.community_daily").fetchone()
-    con.close()
+    lake, wh = _built_before_the_last_day(city, tmp_path)
+    old = _query(wh, STATE)[0]
     ingest_directory(city / "deliveries", lake)
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     reader = ctx.Process(target=_read_loop, args=(wh, time.time() + 40, out))
     reader.start()
     build(lake, wh)
-    con = connect_current(wh)
-    new = con.execute("SELECT count(*), sum(orders_reported), sum(door_events) FROM metrics.community_daily").fetchone()
-    con.close()
+    new = _query(wh, STATE)[0]
     results, errors = out.get(timeout=120)
     reader.join(30)
     assert not errors, errors[:3]

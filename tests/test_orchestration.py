@@ -45,14 +45,12 @@ def test_new_day_in_the_landing_directory_launches_exactly_that_partition(city, 
     _copy_day(city / "deliveries", landing, "2024-05-01")
     first = new_deliveries(dg.build_sensor_context(resources={"lake": lake}))
     assert {(r.job_name, r.partition_key) for r in first} == {("daily_ingest", "2024-05-01"), ("registry_ingest", None)}
-    cursor = first and dg.build_sensor_context(resources={"lake": lake})
     context = dg.build_sensor_context(resources={"lake": lake}, cursor=json.dumps(sorted(
         p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file())))
     assert isinstance(new_deliveries(context), dg.SkipReason)
     _copy_day(city / "deliveries", landing, "2024-05-03")
     requests = new_deliveries(context)
     assert [(r.job_name, r.partition_key) for r in requests] == [("daily_ingest", "2024-05-03")]
-    del cursor
 
 
 class _Receiver(BaseHTTPRequestHandler):
