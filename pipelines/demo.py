@@ -37,7 +37,9 @@ def materialise_everything(data_dir: Path, log=print) -> None:
     }
 
     def run(assets, **kw):
-        result = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False, **kw)
+        # Progress is printed here; the full event log is in the UI.
+        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        result = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False, run_config=quiet, **kw)
         if not result.success:
             raise RuntimeError(f"run {result.run_id} failed: see the Dagster UI")
         return result
