@@ -1,7 +1,7 @@
 """The lakehouse's raw zone, quarantine zone and delivery ledger on disk.
 
-    LAKE/raw/<source>/event_date=<YYYY-MM-DD>/<delivery>.parquet   events, by Beijing date
-    LAKE/raw/<source>/<delivery>.parquet                           registries and snapshots
+    LAKE/raw/<source>/event_date=<YYYY-MM-DD>/<delivery>_<n>.parquet   events, by Beijing date
+    LAKE/raw/<source>/<delivery>_0.parquet                             registries and snapshots
     LAKE/quarantine/<source>/<delivery>.parquet                    rejected rows with reasons
     LAKE/ledger/<delivery>.parquet                                 one row per delivery: the commit
 
