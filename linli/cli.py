@@ -179,6 +179,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
 ) -> None:
     """The whole demo city, end to end through Dagster, then the Dagster UI."""
+    import os
     import subprocess
     import sys
 
@@ -192,8 +193,11 @@ def demo(
                   f"serving store {settings.data_dir / 'warehouse' / 'current.duckdb'}[/green]")
     if serve:
         console.print(f"[bold]Dagster UI: http://127.0.0.1:{port}[/bold]  (DAGSTER_HOME={home}; Ctrl-C to stop)")
-        subprocess.run([str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                       check=False)
+        # dagster dev re-parses the dbt project with the `dbt` on PATH: this environment's.
+        bin_dir = str(Path(sys.executable).parent)
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        subprocess.run([f"{bin_dir}/dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                       check=False, env=env)
 
 
 if __name__ == "__main__":
