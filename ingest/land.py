@@ -43,6 +43,16 @@ class Writer:
     def land(self, d: Delivery, replay_of: str | None = None) -> dict:
         return land(self.lake, self.con, self.ledger, d, replay_of)
 
+    def refuse(self, d: Delivery, error: str) -> dict:
+        """Record a delivery no declared source claims as failed (once: a known one is skipped)."""
+        known = self.ledger.find(d.name, d.checksum)
+        if known is not None:
+            return {**known, "new": False}
+        return self.ledger.commit(self.con, {
+            "delivery_id": delivery_id(d), "source": d.source.name, "file": d.name, "checksum": d.checksum,
+            "size_bytes": d.size, "status": "failed", "error": error, "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0,
+        })
+
 
 @contextmanager
 def lake_writer(lake_root: Path) -> Iterator[Writer]:

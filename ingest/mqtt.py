@@ -28,7 +28,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.land import Delivery, Writer, delivery_id, lake_writer
+from ingest.land import Delivery, Writer, lake_writer
+from ingest.run import UNKNOWN
 from ingest.schemas import SOURCES
 from linli.mqtt_connect import connect as connect_client
 
@@ -131,20 +132,9 @@ def _land_batch(w: Writer, messages: list[_Message]) -> list[dict]:
         first = datetime.fromtimestamp(batch[0].arrived, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         delivery = f"mqtt/{name}/{first}-{checksum[:16]}"
         if name not in SOURCES:
-            rows.append(_unknown(w, batch, delivery, checksum, len(body)))
+            rows.append(w.refuse(Delivery(UNKNOWN, delivery, checksum, len(body)),
+                                 f"no source is declared for topic {batch[0].topic!r}: {len(batch)} messages not landed"))
             continue
         lines = pa.table({"_line": pa.array(range(1, len(batch) + 1), pa.int64()), "line": pa.array(payloads, pa.string())})
         rows.append(w.land(Delivery(SOURCES[name], delivery, checksum, len(body), lines=lines)))
     return rows
-
-
-def _unknown(w: Writer, batch: list[_Message], name: str, checksum: str, size: int) -> dict:
-    """A topic no source is declared for is recorded as a failed delivery, as an unknown file is."""
-    from ingest.run import UNKNOWN
-
-    d = Delivery(UNKNOWN, name, checksum, size)
-    return w.ledger.commit(w.con, {
-        "delivery_id": delivery_id(d), "source": UNKNOWN.name, "file": d.name, "checksum": checksum, "size_bytes": d.size,
-        "status": "failed", "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0,
-        "error": f"no source is declared for topic {batch[0].topic!r}: {len(batch)} messages not landed",
-    })

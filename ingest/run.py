@@ -8,7 +8,7 @@ from typing import Callable
 
 import polars as pl
 
-from ingest.land import Delivery, Writer, delivery_id, file_delivery, lake_writer
+from ingest.land import file_delivery, lake_writer
 from ingest.schemas import SOURCES, Column, Source
 
 # Files no declared source claims are still recorded, as failed deliveries of this pseudo-source.
@@ -34,19 +34,8 @@ def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int,
             progress(i, len(files), rel)
             source = source_for(rel)
             if source is None:
-                rows.append(land_unknown(w, deliveries, path))
+                rows.append(w.refuse(file_delivery(UNKNOWN, deliveries, path), "no source is declared for this path"))
                 continue
             rows.append(w.land(file_delivery(source, deliveries, path)))
     progress(len(files), len(files), "")
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
-
-
-def land_unknown(w: Writer, root: Path, path: Path) -> dict:
-    d: Delivery = file_delivery(UNKNOWN, root, path)
-    known = w.ledger.find(d.name, d.checksum)
-    if known is not None:
-        return {**known, "new": False}
-    return w.ledger.commit(w.con, {
-        "delivery_id": delivery_id(d), "source": "unknown", "file": d.name, "checksum": d.checksum, "size_bytes": d.size,
-        "status": "failed", "error": "no source is declared for this path", "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0,
-    })

@@ -44,12 +44,7 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     dbt runs in a process of its own, so none of its connections outlive the build.
     """
     warehouse = Path(warehouse).resolve()
-    builds = warehouse / "builds"
-    builds.mkdir(parents=True, exist_ok=True)
-    target = builds / f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}.duckdb"
-    live = current(warehouse)
-    if live.exists() and not full_refresh:
-        shutil.copyfile(live.resolve(), target)
+    target = new_build(warehouse, datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f"), full_refresh)
     env = {**os.environ, "LINLI_LAKE": str(Path(lake).resolve()), "LINLI_WAREHOUSE": str(target)}
     args = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
             "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs")]
@@ -68,6 +63,17 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     kinds = [r["unique_id"].split(".")[0] for r in results["results"]]
     return {"build": str(target), "nodes": len(kinds), "models": kinds.count("model"), "tests": kinds.count("test"),
             "seconds": round(results.get("elapsed_time", 0), 1)}
+
+
+def new_build(warehouse: Path, name: str, full_refresh: bool = False) -> Path:
+    """The file a build writes: a copy of the current build (incremental models continue from it)."""
+    builds = Path(warehouse) / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    target = builds / f"{name}.duckdb"
+    live = current(warehouse)
+    if live.exists() and not full_refresh:
+        shutil.copyfile(live.resolve(), target)
+    return target
 
 
 def publish(warehouse: Path, build_file: Path) -> None:

@@ -14,6 +14,7 @@ from ingest.lake import Lake, delivery_of
 from ingest.ledger import Ledger
 from ingest.run import ingest_directory
 from tests.deliveries_reader import read_text
+from tests.privacy import ID_RE, MOBILE_RE, PLATE_RE
 
 
 def _ledger(lake) -> pl.DataFrame:
@@ -89,9 +90,6 @@ def test_ingesting_again_changes_nothing(city, lake, tmp_path):
     assert len(rows) == len(_ledger(lake))
 
 
-ID_RE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dX](?![0-9A-Za-z])")
-MOBILE_RE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
-PLATE_RE = re.compile(r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][A-HJ-NP-Z0-9]{5,6}")
 
 
 def _clear_names(city, manifest) -> set[str]:

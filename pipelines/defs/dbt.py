@@ -1,13 +1,12 @@
 """The dbt project's models, seeds and tests as assets; its raw sources are the ingest assets."""
 
 import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from linli.warehouse import PROJECT, current, publish
+from linli.warehouse import PROJECT, new_build, publish
 from pipelines.resources import LakeResource
 
 linli_dbt = DbtProject(project_dir=PROJECT, profiles_dir=PROJECT)
@@ -29,12 +28,7 @@ class LibraryGroups(DagsterDbtTranslator):
 @dbt_assets(manifest=linli_dbt.manifest_path, pool="dbt", project=linli_dbt, dagster_dbt_translator=LibraryGroups())
 def libraries(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
     """Build into a copy of the serving store and publish it only if every model and test passed."""
-    builds = lake.warehouse / "builds"
-    builds.mkdir(parents=True, exist_ok=True)
-    target = builds / f"{context.run_id}.duckdb"
-    live = current(lake.warehouse)
-    if live.exists():
-        shutil.copyfile(live.resolve(), target)
+    target = new_build(lake.warehouse, context.run_id)
     os.environ["LINLI_LAKE"] = str(Path(lake.lake).resolve())
     os.environ["LINLI_WAREHOUSE"] = str(target)
     try:
