@@ -1,7 +1,8 @@
 """Checking staged rows and writing them: landed rows to the raw zone, the rest to quarantine.
 
-Types, formats, accepted values and duplicates are checked in DuckDB; format checks and keyed
-hashes run once per distinct value.
+Types, formats, accepted values and duplicates are checked in DuckDB. Personal identifiers
+recur across many rows (a resident passes many doors), so their format checks, keyed hashes and
+masked forms are computed once per distinct value; every other rule runs inline.
 """
 
 from __future__ import annotations
@@ -62,48 +63,62 @@ def _checks(col: Column) -> list[str]:
     return out
 
 
+def _personal(col: Column) -> bool:
+    return bool(col.pii) and col.pii != PII_FACE
+
+
 def _output(col: Column) -> list[str]:
     """SQL for the lake columns a source column becomes (names and forms from the schema)."""
-    sql = {"key": f'"k_{col.name}"', "masked": f'{MASK.get(col.pii, "")}("{col.name}")'}
+    sql = {"key": f'"k_{col.name}"', "masked": f'"m_{col.name}"'}
     return [f'{sql[lc.form] if lc.form else _lake_value(col)} AS "{lc.name}"' for lc in col.lake_columns()]
 
 
-def _distinct_values(con, source: Source) -> str:
-    """Format checks and keyed hashes, computed once per distinct value (residents, devices and
-    codes recur across many rows); returns the joins that bring them to each row."""
-    joins = []
+def _per_value(con, source: Source) -> tuple[list[str], list[str]]:
+    """Per-value results for every column: (select items, joins) that bring them to each row.
+
+    Personal columns get `ok_`, `k_` (keyed hash) and `m_` (masked form) from a table of their
+    distinct values; other columns with a format rule get `ok_` inline.
+    """
+    items, joins = [], []
     for c in source.columns:
-        if not (c.format or (c.pii and c.pii != PII_FACE)):
-            continue
-        ok = f"format_{c.format}(v)" if c.format else "true"
-        k = "hmac_key(v)" if c.pii and c.pii != PII_FACE else "NULL"
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE "d_{c.name}" AS
-            SELECT v, {ok} AS ok, {k} AS k FROM (SELECT DISTINCT "{c.name}" AS v FROM staged WHERE "{c.name}" IS NOT NULL)"""
-        )
-        joins.append(f'LEFT JOIN "d_{c.name}" ON "d_{c.name}".v = s."{c.name}"')
-    return " ".join(joins)
+        if _personal(c):
+            ok = f"format_{c.format}(v)" if c.format else "true"
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE "d_{c.name}" AS
+                SELECT v, {ok} AS ok, hmac_key(v) AS k, {MASK[c.pii]}(v) AS m
+                FROM (SELECT DISTINCT "{c.name}" AS v FROM staged WHERE "{c.name}" IS NOT NULL)"""
+            )
+            joins.append(f'LEFT JOIN "d_{c.name}" ON "d_{c.name}".v = s."{c.name}"')
+            items += [f'"d_{c.name}".{x} AS "{x}_{c.name}"' for x in ("ok", "k", "m")]
+        elif c.format:
+            items.append(f'format_{c.format}(s."{c.name}") AS "ok_{c.name}"')
+    return items, joins
 
 
 def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> dict:
     source = d.source
     typed = ", ".join(f'{_typed(c, source)} AS "t_{c.name}"' for c in source.columns if _converted(c))
-    reasons = ["_shape"] + [c for col in source.columns for c in _checks(col)]
+    reasons = [c for col in source.columns for c in _checks(col)]
     event_date = f"CAST(timezone('Asia/Shanghai', {_lake_value(source.column(source.event_time))}) AS DATE)" if source.is_event else "NULL::DATE"
-    joins = _distinct_values(con, source)
+    items, joins = _per_value(con, source)
     # A second row with the same key is a duplicate; for events, so is a key the lake already holds.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
         FROM staged WHERE _shape IS NULL GROUP BY ALL HAVING count(*) > 1"""
     )
-    same_key = " AND ".join(f'dups."dk_{k}" = s."{k}"' for k in source.key)
+    if con.execute("SELECT count(*) FROM dups").fetchone()[0]:
+        items.append("dups._first")
+        joins.insert(0, "LEFT JOIN dups ON " + " AND ".join(f'dups."dk_{k}" = s."{k}"' for k in source.key))
+    else:
+        items.append("NULL::BIGINT AS _first")  # the usual case: no join needed
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE checked AS
-        SELECT *, {event_date} AS event_date, list_filter([{', '.join(reasons)},
-            CASE WHEN _shape IS NULL AND _line > _first THEN 'duplicate key: first seen at line ' || _first END], r -> r IS NOT NULL) AS _reasons
-        FROM (SELECT s.*, {typed + ',' if typed else ''} dups._first,
-                     {', '.join(f'"d_{c.name}".ok AS "ok_{c.name}", "d_{c.name}".k AS "k_{c.name}"' for c in source.columns if c.format or (c.pii and c.pii != PII_FACE)) or 'NULL AS _none'}
-              FROM staged s LEFT JOIN dups ON {same_key} {joins})"""
+        SELECT *, {event_date} AS event_date,
+            -- a row that is the wrong shape has no fields to judge: its shape is its only reason
+            CASE WHEN _shape IS NOT NULL THEN [_shape] ELSE list_filter([{', '.join(reasons)},
+                CASE WHEN _line > _first THEN 'duplicate key: first seen at line ' || _first END], r -> r IS NOT NULL) END AS _reasons
+        FROM (SELECT s.*, {typed + ',' if typed else ''} {', '.join(items)}
+              FROM staged s {' '.join(joins)})"""
     )
     if source.is_event:
         _mark_landed_elsewhere(lake, con, ledger, d, source)
@@ -119,12 +134,17 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     tmp = lake.tmp / did
     tmp.mkdir(parents=True, exist_ok=True)
     if source.is_event:
-        con.execute(
-            f"""COPY ({landed_sql.replace('FROM checked', ', event_date FROM checked')} ORDER BY _line) TO '{tmp / 'raw'}'
-            (FORMAT parquet, PARTITION_BY (event_date), FILENAME_PATTERN '{did}_{{i}}', OVERWRITE_OR_IGNORE)"""
-        )
+        # One ordered COPY per day: a delivery spans few days, and this is far cheaper than
+        # PARTITION_BY with ORDER BY (which sorts across partitions).
+        days = con.execute("SELECT DISTINCT event_date FROM checked WHERE len(_reasons) = 0 ORDER BY 1").fetchall()
+        for (day,) in days:
+            (tmp / "raw" / f"event_date={day}").mkdir(parents=True)
+            con.execute(
+                f"""COPY ({landed_sql} AND event_date = DATE '{day}' ORDER BY _line)
+                TO '{tmp / 'raw' / f'event_date={day}' / (did + '_0.parquet')}' (FORMAT parquet)"""
+            )
     else:
-        (tmp / "raw").mkdir(exist_ok=True)
+        (tmp / "raw").mkdir(parents=True)
         con.execute(f"COPY ({landed_sql} ORDER BY _line) TO '{tmp / 'raw' / (did + '_0.parquet')}' (FORMAT parquet)")
     counts = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE len(_reasons) = 0), count(*) FILTER (WHERE len(_reasons) > 0) FROM checked"

@@ -93,15 +93,20 @@ def _stage_csv(con, source: Source) -> str | None:
     position = {name: i for i, name in enumerate(header)}
     n = len(header)
     select = ", ".join(
-        f"CASE WHEN len(f) = {n} THEN {_value(f'f[{position[mapping[c.name]] + 1}]')} END" if c.name in mapping else "NULL"
+        # A line of the wrong width gets junk fields here; its `_shape` is its only reason (see check).
+        _value(f"f[{position[mapping[c.name]] + 1}]") if c.name in mapping else "NULL"
         for c in source.columns
     )
     # Quoted fields are rare in these exports; only those lines go through a full CSV parser.
     quoted = con.execute("""SELECT _line, line FROM lines WHERE _line > 1 AND contains(line, '"')""").fetchall()
-    con.register("quoted", pa.table({
-        "_line": pa.array([q[0] for q in quoted], pa.int64()),
-        "f": pa.array([next(csv.reader([q[1]]), []) for q in quoted], pa.list_(pa.string())),
-    }))
+    fields = "SELECT _line, line, string_split(line, ',') AS f FROM lines WHERE _line > 1"
+    if quoted:
+        con.register("quoted", pa.table({
+            "_line": pa.array([q[0] for q in quoted], pa.int64()),
+            "f": pa.array([next(csv.reader([q[1]]), []) for q in quoted], pa.list_(pa.string())),
+        }))
+        fields = """SELECT l._line, l.line, coalesce(q.f, string_split(l.line, ',')) AS f
+                    FROM lines l LEFT JOIN quoted q USING (_line) WHERE l._line > 1"""
     con.execute(
         f"""INSERT INTO staged
         SELECT _line,
@@ -109,10 +114,10 @@ def _stage_csv(con, source: Source) -> str | None:
                WHEN len(f) > {n} THEN 'extra columns: ' || len(f) || ' fields where the header has {n}'
                WHEN len(f) < {n} THEN 'missing columns: ' || len(f) || ' fields where the header has {n}' END,
           CASE WHEN len(f) <> {n} THEN scrub_text(left(line, 2000)) END, {select}
-        FROM (SELECT l._line, l.line, coalesce(q.f, string_split(l.line, ',')) AS f
-              FROM lines l LEFT JOIN quoted q USING (_line) WHERE l._line > 1)"""
+        FROM ({fields})"""
     )
-    con.unregister("quoted")
+    if quoted:
+        con.unregister("quoted")
     return f"ignored columns: {unknown}" if unknown else None
 
 
