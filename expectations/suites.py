@@ -6,6 +6,7 @@
   `ingest/schemas.py` (required columns, key, formats, accepted values), so the facts ingest
   validates by are declared once.
 - `rules.yml` `apply:` adds named rules to every asset whose columns (or name) match.
+- `LINLI_SUITES_DIR`: the city's own suites, in the same form, added to these.
 
 Severity `error` blocks what is downstream of the asset; `warn` only reports.
 """
@@ -20,6 +21,7 @@ import yaml
 
 from expectations.templates import DIMENSION, TEMPLATES
 from ingest.schemas import SOURCES, Source
+from linli.settings import get_settings
 
 HERE = Path(__file__).resolve().parent
 SEVERITIES = ("error", "warn")
@@ -109,11 +111,17 @@ def load_suites(columns_of: dict[str, list[str]] | None = None) -> list[Suite]:
     """
     named, apply = _load_named()
     suites = [raw_suite(s) for s in SOURCES.values()]
-    for path in sorted((HERE / "suites").glob("*/*.yml")):
+    by_asset = {s.asset: s for s in suites}
+    city_dir = get_settings().suites_dir
+    for path in [*sorted((HERE / "suites").glob("*/*.yml")), *(sorted(city_dir.glob("*/*.yml")) if city_dir else [])]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         rules = [_rule(r, named) for r in doc.get("rules", [])]
+        if doc["asset"] in by_asset:  # more rules for an asset already checked
+            by_asset[doc["asset"]].rules += rules
+            continue
         key = doc.get("key") or next((r.settings["columns"] for r in rules if r.template == "unique"), [])
-        suites.append(Suite(doc["asset"], rules, key=list(key), source=doc.get("source")))
+        by_asset[doc["asset"]] = Suite(doc["asset"], rules, key=list(key), source=doc.get("source"))
+        suites.append(by_asset[doc["asset"]])
     for suite in suites:
         cols = (columns_of or {}).get(suite.asset)
         if cols is None:

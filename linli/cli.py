@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from expectations.cli import quality_app
 from ingest.cli_adapters import adapters_app
 from linli.settings import get_settings
 
@@ -126,6 +127,8 @@ def _ingest_summary(rows) -> None:
 
 
 app.add_typer(adapters_app, name="ingest-from", help="Land from live sources: MQTT device topics, property-management databases.")
+
+app.add_typer(quality_app, name="quality")
 
 quarantine_app = typer.Typer(help="Rows that failed validation, kept with their reasons.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")

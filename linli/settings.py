@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     demo_seed: int = 7
     # First day of the daily partitions of event sources (the demo city starts here).
     partitions_start: str = "2024-05-01"
+    # A directory of the city's own quality suites (`<library>/<asset>.yml`), merged with Linli's.
+    suites_dir: Path | None = None
 
 
 def get_settings() -> Settings:

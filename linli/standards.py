@@ -51,3 +51,20 @@ def credit_check_char(first17: pl.Expr) -> pl.Expr:
     """GB 32100 check character of a 17-character credit-code body."""
     total = pl.sum_horizontal(_alphabet_value(first17, i) * w for i, w in enumerate(GB32100_WEIGHTS))
     return _char(GB32100_ALPHABET, (31 - total % 31) % 31)
+
+
+def _checked(col: pl.Expr, pattern: str, check_char, body_length: int) -> pl.Expr:
+    # Only well-formed values reach the check-character arithmetic (others would not parse).
+    well_formed = col.str.contains(pattern).fill_null(False)
+    body = pl.when(well_formed).then(col.str.slice(0, body_length)).otherwise(pl.lit("0" * body_length))
+    return (well_formed & (col.str.slice(body_length, 1) == check_char(body))).fill_null(False)
+
+
+def id_number_valid(col: pl.Expr) -> pl.Expr:
+    """GB 11643: the form, then the check character (the same rule as the `gb11643_valid` macro)."""
+    return _checked(col, GB11643_PATTERN, id_check_char, 17)
+
+
+def credit_code_valid(col: pl.Expr) -> pl.Expr:
+    """GB 32100: the form, then the check character (the same rule as the `gb32100_valid` macro)."""
+    return _checked(col, GB32100_PATTERN, credit_check_char, 17)

@@ -11,15 +11,19 @@ from pipelines.defs.automation import (
 )
 from pipelines.defs.city import demo_city_deliveries
 from pipelines.defs.dbt import libraries, linli_dbt
+from pipelines.defs.quality import quality_checks
 from pipelines.defs.ingest import FRESHNESS_CHECKS, INGEST_ASSETS, freshness_sensor
 from pipelines.resources import LakeResource
 
+ASSETS = [demo_city_deliveries, *INGEST_ASSETS, libraries]
+QUALITY_CHECKS = quality_checks({key for a in ASSETS for key in a.keys})
+
 defs = dg.Definitions(
-    assets=[demo_city_deliveries, *INGEST_ASSETS, libraries],
+    assets=ASSETS,
     jobs=[daily_ingest_job, registry_ingest_job, build_job, mqtt_flush],
     schedules=[nightly, nightly_build, mqtt_every_minute],
     sensors=[new_deliveries, freshness_sensor],
-    asset_checks=FRESHNESS_CHECKS,
+    asset_checks=[*FRESHNESS_CHECKS, *QUALITY_CHECKS],
     resources={
         "lake": LakeResource(),
         # dbt from this environment, whether or not its bin directory is on PATH

@@ -12,6 +12,8 @@ from linli.settings import get_settings
 from pipelines.defs.city import demo_city_deliveries
 from pipelines.defs.dbt import libraries, linli_dbt
 from pipelines.defs.ingest import DAILY, INGEST_ASSETS
+from pipelines.defs.quality import checks_for
+from pipelines.definitions import QUALITY_CHECKS
 from pipelines.resources import LakeResource
 
 INSTANCE_YAML = Path(__file__).resolve().parent / "instance" / "dagster.yaml"
@@ -39,7 +41,9 @@ def materialise_everything(data_dir: Path, log=print) -> None:
     def run(assets, **kw):
         # Progress is printed here; the full event log is in the UI.
         quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False, run_config=quiet, **kw)
+        # each run also checks what it materialised: error rules stop what is downstream
+        result = dg.materialize([*assets, *checks_for(QUALITY_CHECKS, assets)], instance=instance, resources=resources,
+                                raise_on_error=False, run_config=quiet, **kw)
         if not result.success:
             raise RuntimeError(f"run {result.run_id} failed: see the Dagster UI")
         return result

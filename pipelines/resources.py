@@ -34,5 +34,9 @@ class LakeResource(dg.ConfigurableResource):
         return self.root / "warehouse"
 
     @property
+    def quality(self) -> Path:
+        return self.root / "quality"
+
+    @property
     def alerts(self) -> Path:
         return self.root / "alerts"
