@@ -18,6 +18,13 @@ quality_app = typer.Typer(help="Data quality: run the suites, scores, and the is
 console = Console()
 
 
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c, overflow="fold")  # identifiers wrap whole rather than being cut
+    return table
+
+
 def _data(sub: str) -> Path:
     return get_settings().data_dir / sub
 
@@ -40,7 +47,7 @@ def run(
     con = connect(current(warehouse or _data("warehouse")).resolve(), lake or _data("lake"))
     results = run_suites(con, quality_dir or _data("quality"), assets=asset, partition=partition)
     failed = [r for r in results if not r["passed"]]
-    table = Table("asset", "rule", "severity", "unexpected", "checked", "%", "sample / error", title=f"{len(failed)} of {len(results)} rules failed")
+    table = _table(f"{len(failed)} of {len(results)} rules failed", "asset", "rule", "severity", "unexpected", "checked", "%", "sample / error")
     for r in failed:
         table.add_row(r["asset"], r["rule"], r["severity"], f"{r['unexpected_count']:,}", f"{r['rows_checked']:,}",
                       f"{r['unexpected_percent'] or 0:.2f}", r["error"] or ", ".join(r["sample_unexpected"][:3]))
@@ -60,7 +67,7 @@ def scores(
     names = [d[0] for d in cur.description]
     rows = cur.fetchall()
     keep = [i for i, n in enumerate(names) if any(r[i] is not None for r in rows)]
-    table = Table(*[names[i] for i in keep], title=f"quality scores by {grain}")
+    table = _table(f"quality scores by {grain}", *[names[i] for i in keep])
     for r in rows:
         table.add_row(*[f"{r[i]:.4f}" if isinstance(r[i], float) else str(r[i]) for i in keep])
     console.print(table)
@@ -75,7 +82,7 @@ def list_issues(
     """The issue list: open, assigned, fixed and verified issues (closed ones with --all)."""
     issues = [i for i in current_issues(quality_dir or _data("quality"))
               if (status is None or i["status"] == status) and (all_ or status or i["status"] != "closed")]
-    table = Table("id", "status", "severity", "asset", "rule", "assignee", "latest note", title=f"{len(issues)} issues")
+    table = _table(f"{len(issues)} issues", "id", "status", "severity", "asset", "rule", "assignee", "latest note")
     for i in issues:
         table.add_row(i["issue_id"], i["status"], i["severity"], i["asset"], i["rule"], i["assignee"] or "", (i["comments"] or [""])[-1][:80])
     console.print(table)

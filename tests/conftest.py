@@ -32,3 +32,13 @@ def lake(city, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("lake")
     ingest_directory(city / "deliveries", root)
     return root
+
+
+@pytest.fixture(scope="session")
+def warehouse(lake, tmp_path_factory) -> Path:
+    """The small city's libraries, built once by dbt."""
+    from linli.warehouse import build
+
+    root = tmp_path_factory.mktemp("warehouse")
+    build(lake, root, full_refresh=True)
+    return root

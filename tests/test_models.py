@@ -17,13 +17,6 @@ from tests.privacy import scan_duckdb
 from tests.test_ingest import _clear_names
 
 
-@pytest.fixture(scope="session")
-def warehouse(lake, tmp_path_factory):
-    root = tmp_path_factory.mktemp("warehouse")
-    build(lake, root, full_refresh=True)
-    return root
-
-
 def _set(con, sql) -> set:
     return set(con.execute(sql).fetchall())
 
