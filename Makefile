@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test install services bench-generate bench-ingest bench-models clean
+.PHONY: demo test install services bench-generate bench-ingest bench-models bench-quality clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,9 @@ bench-generate: install
 
 bench-ingest: install
 	$(PY) bench/ingest/run.py
+
+bench-quality: install
+	$(PY) bench/quality/run.py
 
 bench-models: install
 	$(PY) bench/models/run.py

@@ -8,15 +8,17 @@ freshness and volume always look at the asset's history up to the as-of day.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 
 from expectations import store
 from expectations.issues import update_issues
 from expectations.suites import Rule, Suite, load_suites
-from expectations.templates import TEMPLATES
+from expectations.templates import TEMPLATES, Check
 from ingest.lake import Lake, delivery_of
 from ingest.ledger import Ledger
 from ingest.rules import register
@@ -71,11 +73,22 @@ def columns_of(con: duckdb.DuckDBPyConnection, relations: dict[str, str]) -> dic
     return out
 
 
-def _query(con: duckdb.DuckDBPyConnection, rel: str, rule: Rule, suite: Suite, cols: list[str], partition: str | None) -> tuple[str, list[str]]:
+@dataclass
+class _Plan:
+    """One rule made concrete over one relation."""
+
+    check: Check
+    sample: str  # SQL: what to show of an unexpected row
+    slices: list[str]  # slice columns present (community_code, event_date)
+    asset_rows: bool  # whether the rule checks the asset's own rows (then the asset's slice counts apply)
+    relation: str  # the asset's relation as read in this run (a partition's rows, say)
+
+
+def _plan(con: duckdb.DuckDBPyConnection, rel: str, rule: Rule, suite: Suite, cols: list[str], partition: str | None) -> _Plan:
     history = rule.template in HISTORY_TEMPLATES
     if partition and "event_date" in cols and not history:
         rel = f"(SELECT * FROM {rel} WHERE event_date = DATE '{partition}')"
-    settings = dict(rule.settings)
+    asset_rel, settings = rel, dict(rule.settings)
     if "over" in settings:  # a rule judged over another asset's rows (households over residents)
         rel = settings.pop("over")
         cols = columns_of(con, {rel: rel})[rel] or []
@@ -85,12 +98,32 @@ def _query(con: duckdb.DuckDBPyConnection, rel: str, rule: Rule, suite: Suite, c
     check = TEMPLATES[rule.template](rel, {**settings, "_slices": slices})
     keys = [k for k in suite.key if k in cols] or settings.get("columns") or [settings[c] for c in ("column",) if c in settings]
     sample = check.sample or (f"concat_ws('|', {', '.join(chr(34) + k + chr(34) for k in keys)})" if keys else "NULL")
+    return _Plan(check, sample, slices, asset_rows=rel == asset_rel and check.unit == "row", relation=asset_rel)
+
+
+def _count_by(con: duckdb.DuckDBPyConnection, relation: str, slices: list[str], where: str = "true") -> dict[tuple, int]:
     group = ", ".join(f'"{c}"' for c in slices)
-    sql = f"""SELECT {group + ',' if group else ''} count(*) AS rows_checked,
-        count(*) FILTER (WHERE {check.unexpected}) AS unexpected,
-        (list(({sample})::VARCHAR ORDER BY ({sample})::VARCHAR) FILTER (WHERE {check.unexpected}))[1:{SAMPLE_SIZE}] AS sample
-        FROM {check.relation} AS checked {'GROUP BY ' + group if group else ''}"""
-    return sql, slices + [check.unit]
+    return {tuple(r[:-1]): r[-1] for r in con.execute(f"SELECT {group}, count(*) FROM {relation} AS checked WHERE {where} GROUP BY ALL").fetchall()}
+
+
+def _measure(con: duckdb.DuckDBPyConnection, plan: _Plan, asset_slices: Callable[[], dict]) -> tuple[str, tuple, dict, dict]:
+    """(sql, (rows checked, unexpected, sample), rows per slice, unexpected per slice).
+
+    One aggregate per rule, as lean as the bare check; samples and slices of unexpected rows are
+    read only for a rule that found some, and a rule over the asset's own rows shares the
+    asset's slice counts (counted once per run).
+    """
+    c = plan.check
+    sql = f"SELECT count(*), count(*) FILTER (WHERE {c.unexpected}) FROM {c.relation} AS checked"
+    checked, unexpected = con.execute(sql).fetchone()
+    sample = [v for (v,) in con.execute(
+        f"SELECT DISTINCT ({plan.sample})::VARCHAR AS v FROM {c.relation} AS checked WHERE {c.unexpected} ORDER BY v LIMIT {SAMPLE_SIZE}"
+    ).fetchall()] if unexpected else []
+    if not plan.slices:
+        return sql, (checked, unexpected, sample), {}, {}
+    rows = asset_slices() if plan.asset_rows else _count_by(con, c.relation, plan.slices)
+    bad = _count_by(con, c.relation, plan.slices, c.unexpected) if unexpected else {}
+    return sql, (checked, unexpected, sample), rows, bad
 
 
 def run_suites(con: duckdb.DuckDBPyConnection, quality_dir: Path, *, assets: list[str] | None = None,
@@ -108,12 +141,12 @@ def run_suites(con: duckdb.DuckDBPyConnection, quality_dir: Path, *, assets: lis
         suites = [s for s in load_suites(columns_of(con, chosen)) if s.asset in chosen]
     relations = {s.asset: relation_of(s) for s in suites}
     cols_of = columns_of(con, relations)
-    as_of = as_of or (date.fromisoformat(partition) if partition else _newest_event_day(con))
-    con.execute("SET VARIABLE as_of = ?::DATE", [as_of])
+    as_of = set_as_of(con, as_of or (date.fromisoformat(partition) if partition else None))
     checked_at = datetime.now(timezone.utc)
     results, slices = [], []
     for suite in suites:
         cols = cols_of[suite.asset]
+        asset_slices: dict = {}
         for rule in suite.rules:
             row = {
                 "run_id": run_id, "checked_at": checked_at, "as_of": as_of, "partition": partition, "asset": suite.asset,
@@ -123,31 +156,40 @@ def run_suites(con: duckdb.DuckDBPyConnection, quality_dir: Path, *, assets: lis
             try:
                 if cols is None:
                     raise ValueError(f"{suite.asset} is not in the store")
-                sql, shape = _query(con, relations[suite.asset], rule, suite, cols, partition)
-                found = con.execute(sql).fetchall()
+                plan = _plan(con, relations[suite.asset], rule, suite, cols, partition)
+                key = (plan.relation, tuple(plan.slices))
+
+                def shared(plan=plan, key=key):
+                    if key not in asset_slices:
+                        asset_slices[key] = _count_by(con, plan.relation, plan.slices)
+                    return asset_slices[key]
+
+                sql, (rows_checked, unexpected, sample), rows, bad = _measure(con, plan, shared)
             except (duckdb.Error, ValueError, KeyError) as exc:
                 results.append(row | {"passed": False, "rows_checked": 0, "unexpected_count": 0, "unexpected_percent": None,
                                       "sample_unexpected": [], "error": str(exc).splitlines()[0][:500], "sql": None})
                 continue
-            n_slice = len(shape) - 1
-            rows_checked = sum(f[n_slice] for f in found)
-            unexpected = sum(f[n_slice + 1] for f in found)
-            sample = sorted({v for f in found for v in (f[n_slice + 2] or [])})[:SAMPLE_SIZE]
             results.append(row | {
                 "passed": unexpected == 0, "rows_checked": rows_checked, "unexpected_count": unexpected,
-                "unexpected_percent": 100.0 * unexpected / rows_checked if rows_checked else 0.0, "unit": shape[-1],
-                "sample_unexpected": sample, "error": None, "sql": " ".join(sql.split()),
+                "unexpected_percent": 100.0 * unexpected / rows_checked if rows_checked else 0.0, "unit": plan.check.unit,
+                "sample_unexpected": sample or [], "error": None, "sql": " ".join(sql.split()),
             })
-            names = shape[:-1]
-            for f in found:
-                part = dict(zip(names, f[:n_slice]))
+            for part, n in rows.items():
+                named = dict(zip(plan.slices, part))
                 slices.append({"run_id": run_id, "asset": suite.asset, "rule": rule.name,
-                               "community_code": part.get("community_code"), "day": part.get("event_date"),
-                               "rows_checked": f[n_slice], "unexpected_count": f[n_slice + 1]})
+                               "community_code": named.get("community_code"), "day": named.get("event_date"),
+                               "rows_checked": n, "unexpected_count": bad.get(part, 0)})
     store.write(quality_dir, "results", results, name=f"{run_id}-{uuid.uuid4().hex[:6]}")
     store.write(quality_dir, "slices", slices, name=f"{run_id}-{uuid.uuid4().hex[:6]}")
     update_issues(quality_dir, results)
     return results
+
+
+def set_as_of(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> date:
+    """Set the as-of day on the connection: the one given, or the newest event day in the lake."""
+    as_of = as_of or _newest_event_day(con)
+    con.execute("SET VARIABLE as_of = ?::DATE", [as_of])
+    return as_of
 
 
 def _newest_event_day(con: duckdb.DuckDBPyConnection) -> date:

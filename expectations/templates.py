@@ -14,6 +14,8 @@ from typing import Callable
 
 from ingest.rules import FORMATS
 
+AS_OF = "getvariable('as_of')::DATE"  # the day freshness and volume are judged against (set by the runner)
+
 
 @dataclass(frozen=True)
 class Check:
@@ -120,7 +122,7 @@ def freshness(rel: str, rule: dict) -> Check:
     """The newest `column` value is no more than `max_age_days` before the as-of day."""
     c = _q(rule["column"])
     return Check(f"(SELECT max({c})::DATE AS newest FROM {rel})",
-                 f"newest IS NULL OR newest < getvariable('as_of') - INTERVAL {int(rule['max_age_days'])} DAY", unit="asset",
+                 f"newest IS NULL OR newest < {AS_OF} - INTERVAL {int(rule['max_age_days'])} DAY", unit="asset",
                  sample="'newest ' || coalesce(newest::VARCHAR, 'none')")
 
 
@@ -135,8 +137,8 @@ def volume(rel: str, rule: dict) -> Check:
     days = f"(SELECT {c}::DATE AS day, count(*) AS n FROM {rel} GROUP BY 1)"
     return Check(
         f"""(SELECT t.n AS today, avg(h.n) AS mean, coalesce(stddev_samp(h.n), 0) AS sd, count(h.n) AS history
-             FROM (SELECT coalesce(max(n), 0) AS n FROM {days} WHERE day = getvariable('as_of')) t
-             LEFT JOIN {days} h ON h.day BETWEEN getvariable('as_of') - INTERVAL {window} DAY AND getvariable('as_of') - INTERVAL 1 DAY
+             FROM (SELECT coalesce(max(n), 0) AS n FROM {days} WHERE day = {AS_OF}) t
+             LEFT JOIN {days} h ON h.day BETWEEN {AS_OF} - INTERVAL {window} DAY AND {AS_OF} - INTERVAL 1 DAY
              GROUP BY t.n HAVING count(h.n) >= {min_history})""",
         f"abs(today - mean) > greatest({sigmas} * sd, {tolerance} * mean)",
         unit="day", sample="'rows ' || today || ', mean ' || round(mean, 1) || ' ± ' || round(sd, 1)",

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from expectations.gx_docs import build_data_docs
 from linli.settings import get_settings
 from pipelines.defs.city import demo_city_deliveries
 from pipelines.defs.dbt import libraries, linli_dbt
@@ -61,6 +62,8 @@ def materialise_everything(data_dir: Path, log=print) -> None:
             run(daily, partition_key=day)
     log("building the libraries")
     run([libraries])
+    docs = build_data_docs(resources["lake"].quality)
+    log(f"quality results under {resources['lake'].quality}; Data Docs: file://{docs}")
 
 
 def main() -> None:
