@@ -1,4 +1,4 @@
-"""Running suites: every rule one aggregate query in DuckDB, results written as data.
+"""Running suites: each rule one aggregate query in DuckDB, results written as data.
 
 Marts are read from the published serving store; raw-zone tables from the lake's committed,
 current delivery files. Given a partition (a day), rules over event tables read that day only;
@@ -29,11 +29,9 @@ SAMPLE_SIZE = 5
 HISTORY_TEMPLATES = ("freshness", "volume")
 
 
-def raw_view(con: duckdb.DuckDBPyConnection, lake: Path, source: str) -> str:
+def raw_view(con: duckdb.DuckDBPyConnection, lake: Lake, ledger: Ledger, source: str) -> str:
     """A view of a raw-zone table's current rows (committed deliveries no later one superseded)."""
-    lk = Lake(Path(lake))
-    ledger = Ledger(lk)
-    files = [f for f in lk.raw_files(source) if ledger.is_current(delivery_of(f))]
+    files = [f for f in lake.raw_files(source) if ledger.is_current(delivery_of(f))]
     name = f"raw_{source}"
     if files:
         listed = ", ".join(f"'{f}'" for f in files)
@@ -54,8 +52,10 @@ def connect(warehouse_file: Path | None, lake: Path | None) -> duckdb.DuckDBPyCo
         con.execute("USE store")
         con.execute("SET search_path = 'store.main,memory.main'")  # the store's tables, the macros
     if lake is not None:
+        lk = Lake(Path(lake))
+        ledger = Ledger(lk)
         for source in SOURCES:
-            raw_view(con, lake, source)
+            raw_view(con, lk, ledger, source)
     return con
 
 
