@@ -186,20 +186,18 @@ def run_suites(con: duckdb.DuckDBPyConnection, quality_dir: Path, *, assets: lis
 
 
 def set_as_of(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> date:
-    """Set the as-of day on the connection: the one given, or the newest event day in the lake."""
-    as_of = as_of or _newest_event_day(con)
+    """Set the as-of day on the connection: the one given, or the newest day every event source
+    has rows for (one late or stray event does not move the day volumes are judged on)."""
+    as_of = as_of or _complete_event_day(con)
     con.execute("SET VARIABLE as_of = ?::DATE", [as_of])
     return as_of
 
 
-def _newest_event_day(con: duckdb.DuckDBPyConnection) -> date:
-    days = []
-    for source in SOURCES.values():
-        if source.is_event:
-            d = con.execute(f"SELECT max(event_date) FROM temp.main.raw_{source.name}").fetchone()[0] if _has_view(con, source.name) else None
-            days.append(d)
-    days = [d for d in days if d is not None]
-    return max(days) if days else date.today()
+def _complete_event_day(con: duckdb.DuckDBPyConnection) -> date:
+    newest = [con.execute(f"SELECT max(event_date) FROM temp.main.raw_{s.name}").fetchone()[0]
+              for s in SOURCES.values() if s.is_event and _has_view(con, s.name)]
+    newest = [d for d in newest if d is not None]
+    return min(newest) if newest else date.today()
 
 
 def _has_view(con: duckdb.DuckDBPyConnection, source: str) -> bool:

@@ -97,7 +97,8 @@ def mix_defects(
     open_rows = np.flatnonzero(~protected)
     if len(open_rows) == 0:
         return clean.with_columns(_defect=pl.lit(None, pl.Utf8))
-    templates = rng.choice(open_rows, n_def)
+    # Each defect copies a row of its own, so two defects made from one row never share a key.
+    templates = rng.choice(open_rows, n_def, replace=n_def > len(open_rows))
     chosen = rng.choice(np.array(kinds), n_def)
     rows, sort_key, kind_of = [], [], []
     for t, kind, i in zip(templates, chosen, range(n_def)):

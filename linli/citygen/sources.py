@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from linli.citygen.deliveries import Source
 
 
@@ -63,9 +65,10 @@ def _backwards(row, rng, i):
     row = dict(row)
     drop = float(rng.uniform(1, 20)) * (1000 if row["unit"] == "L" else 1)
     row["reading"] = f"{max(0.0, float(row['reading']) - drop):.3f}"
-    # One minute later than the reading it follows, so it cannot collide with a clean key.
-    t = row["read_time"]
-    row["read_time"] = f"{t[:14]}{t[14:16]}:{(int(t[17:19]) + 1) % 60:02d}" if t[17:19] != "59" else f"{t[:17]}58"
+    # One second after the reading it copies, so it follows that reading (and is below it) and
+    # cannot collide with a clean key; readings are minutes apart.
+    t = datetime.strptime(row["read_time"], "%Y-%m-%d %H:%M:%S") + timedelta(seconds=1)
+    row["read_time"] = t.strftime("%Y-%m-%d %H:%M:%S")
     return row
 
 
