@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     partitions_start: str = "2024-05-01"
     # A directory of the city's own quality suites (`<library>/<asset>.yml`), merged with Linli's.
     suites_dir: Path | None = None
+    # Signs the API's OAuth2 tokens; without it a per-install secret is kept under DATA/api.
+    api_jwt_secret: str | None = None
 
 
 def get_settings() -> Settings:

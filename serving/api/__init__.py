@@ -1,0 +1,1 @@
+"""The data services: the libraries over HTTP, scoped by key and area, audited."""

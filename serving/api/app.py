@@ -1,0 +1,214 @@
+"""The FastAPI application: /v1 resources over the latest complete build, /health, /ready.
+
+Each request reads the build `current.duckdb` points to when the request starts, so a build in
+progress is never seen and a published one is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import secrets
+import time
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from linli.settings import get_settings
+from linli.warehouse import current
+from serving.api.audit import AuditLog
+from serving.api.keys import KeyStore, Principal, issue_jwt, read_jwt
+from serving.api.query import BadRequest, Page, select
+from serving.api.resources import RESOURCES, Resource
+
+log = logging.getLogger("linli.api")
+
+
+def _plain(v):
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    return v
+
+
+def _error(status: int, message: str, request: Request) -> JSONResponse:
+    """The one error shape of the API."""
+    rid = getattr(request.state, "request_id", None)
+    return JSONResponse({"error": {"status": status, "message": message, "request_id": rid}}, status_code=status,
+                        headers={"X-Request-ID": rid or ""})
+
+
+class Builds:
+    """Read-only connections to published builds, one per build file, opened on first use."""
+
+    def __init__(self, warehouse: Path):
+        self.warehouse = Path(warehouse)
+        self.open: dict[Path, duckdb.DuckDBPyConnection] = {}
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        path = current(self.warehouse).resolve(strict=True)
+        if path not in self.open:
+            self.open[path] = duckdb.connect(str(path), read_only=True)
+        cur = self.open[path].cursor()
+        cur.execute("SET TimeZone = 'Asia/Shanghai'")  # times as the city lives them
+        return cur
+
+
+def _jwt_secret(state: Path) -> str:
+    configured = get_settings().api_jwt_secret
+    if configured:
+        return configured
+    kept = state / "jwt.secret"
+    if not kept.exists():
+        state.mkdir(parents=True, exist_ok=True)
+        kept.write_text(secrets.token_urlsafe(32))
+        kept.chmod(0o600)
+    return kept.read_text().strip()
+
+
+def create_app(warehouse: Path, state: Path) -> FastAPI:
+    app = FastAPI(title="Linli data services", version="1",
+                  description="The libraries of Linli (人 地 物 事 组织, topics, profiles, metrics) by key: scoped by library and "
+                              "area, personal data as pseudonymous keys and masked forms only, access to people audited.")
+    builds, keys, audit = Builds(warehouse), KeyStore(state / "keys.sqlite"), AuditLog(state / "audit.jsonl")
+    secret = _jwt_secret(state)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next):
+        request.state.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        log.info(json.dumps({"request_id": request.state.request_id, "method": request.method, "path": request.url.path,
+                             "status": response.status_code, "ms": round(1000 * (time.perf_counter() - started), 1)}))
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail), request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        return _error(422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), request)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception):
+        log.exception("request %s failed", getattr(request.state, "request_id", None))
+        return _error(500, "internal error; quote the request id when reporting it", request)
+
+    def principal(request: Request) -> Principal:
+        token = request.headers.get("X-API-Key")
+        bearer = request.headers.get("Authorization", "")
+        who = None
+        if token:
+            who = keys.authenticate(token)
+        elif bearer.startswith("Bearer "):
+            key_id = read_jwt(bearer.removeprefix("Bearer "), secret)
+            who = keys.principal(key_id) if key_id else None
+        if who is None:
+            raise HTTPException(401, "a valid X-API-Key header or Bearer token is required")
+        return who
+
+    @app.get("/health", tags=["service"])
+    def health():
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["service"])
+    def ready():
+        try:
+            build = current(warehouse).resolve(strict=True)
+            builds.cursor().execute("SELECT 1").fetchone()
+        except (OSError, duckdb.Error) as exc:
+            raise HTTPException(503, f"no published build to serve: {exc}") from exc
+        return {"status": "ready", "build": build.name}
+
+    @app.post("/v1/oauth/token", tags=["auth"])
+    def token(grant_type: str = Form(...), client_id: str = Form(...), client_secret: str = Form(...)):
+        """OAuth2 client credentials: client_id is the key id, client_secret the rest of the key."""
+        if grant_type != "client_credentials":
+            raise HTTPException(400, "grant_type must be client_credentials")
+        who = keys.principal(client_id, client_secret)
+        if who is None:
+            raise HTTPException(401, "unknown client or wrong secret")
+        access, expires = issue_jwt(who, secret)
+        return {"access_token": access, "token_type": "bearer", "expires_in": expires}
+
+    for resource in RESOURCES:
+        app.add_api_route(f"/v1/{resource.path}", _endpoint(resource, builds, audit, principal), methods=["GET"],
+                          tags=[resource.scope], summary=resource.description, name=resource.path.replace("/", "_"))
+    return app
+
+
+def _endpoint(r: Resource, builds: Builds, audit: AuditLog, principal):
+    def endpoint(
+        request: Request,
+        who: Principal = Depends(principal),
+        area: str | None = Query(None, description="banner, street or community code (prefix), or a grid code"),
+        since: str | None = Query(None, alias="from", description="time from (ISO 8601, inclusive)"),
+        until: str | None = Query(None, alias="to", description="time to (ISO 8601, exclusive)"),
+        kind: str | None = Query(None, description=f"only this {r.kind}" if r.kind else "not available here"),
+        fields: str | None = Query(None, description="comma-separated columns"),
+        sort: str | None = Query(None, description="key or time column; -column for descending"),
+        cursor: str | None = Query(None, description="next_cursor of the previous page"),
+        limit: int = Query(100, ge=1, le=1000),
+        format: str = Query("json", pattern="^(json|csv|geojson)$"),
+    ):
+        params = {k: v for k, v in dict(area=area, since=since, until=until, kind=kind, fields=fields, sort=sort, cursor=cursor,
+                                        limit=limit, format=format).items() if v is not None}
+        status, rows = 200, 0
+        try:
+            if f"{r.scope}:read" not in who.scopes:
+                raise HTTPException(403, f"this key lacks the {r.scope}:read scope")
+            if format == "geojson" and not (r.lonlat or r.geometry):
+                raise HTTPException(400, f"{r.path} has no geometry")
+            try:
+                page = select(builds.cursor(), r, who, area=area, since=since, until=until, kind=kind,
+                              fields=fields.split(",") if fields else None, sort=sort, cursor=cursor, limit=limit)
+            except BadRequest as exc:
+                raise HTTPException(400, str(exc)) from exc
+            except duckdb.ConversionException as exc:
+                raise HTTPException(400, f"a filter value does not fit: {str(exc).splitlines()[0]}") from exc
+            rows = len(page.rows)
+            return _render(page, format, r, request)
+        except HTTPException as exc:
+            status = exc.status_code
+            raise
+        finally:
+            if r.personal:
+                audit.append(who.key_id, r.path, params, rows, status)
+
+    endpoint.__doc__ = r.description
+    return endpoint
+
+
+def _render(page: Page, format: str, r: Resource, request: Request) -> Response:
+    records = [dict(zip(page.columns, map(_plain, row))) for row in page.rows]
+    headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=page.columns)
+        writer.writeheader()
+        writer.writerows(records)
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    if format == "geojson":
+        features = []
+        for rec in records:
+            if r.geometry:
+                geometry = json.loads(rec.pop(r.geometry)) if rec.get(r.geometry) else None
+            else:
+                lon, lat = rec.get(r.lonlat[0]), rec.get(r.lonlat[1])
+                geometry = {"type": "Point", "coordinates": [lon, lat]} if lon is not None and lat is not None else None
+            features.append({"type": "Feature", "geometry": geometry, "properties": rec})
+        return JSONResponse({"type": "FeatureCollection", "features": features, "next_cursor": page.next_cursor}, headers=headers,
+                            media_type="application/geo+json")
+    return JSONResponse({"data": records, "next_cursor": page.next_cursor}, headers=headers)

@@ -1,0 +1,102 @@
+"""The one place rows are selected: the caller's area is always part of the WHERE clause.
+
+Every endpoint asks `select` for its rows; no endpoint writes SQL of its own, so no endpoint can
+forget the area bound. Column names come from the table itself, values travel as parameters.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+
+import duckdb
+
+from serving.api.keys import Principal
+from serving.api.resources import Resource
+
+MAX_LIMIT = 1000
+
+
+class BadRequest(ValueError):
+    pass
+
+
+@dataclass
+class Page:
+    columns: list[str]
+    rows: list[tuple]
+    next_cursor: str | None
+
+
+def _encode(values: tuple) -> str:
+    return base64.urlsafe_b64encode(json.dumps([str(v) if v is not None else None for v in values]).encode()).decode()
+
+
+def _decode(cursor: str, n: int) -> list:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as exc:
+        raise BadRequest("cursor is not one this API issued") from exc
+    if not isinstance(values, list) or len(values) != n:
+        raise BadRequest("cursor does not fit this sort order")
+    return values
+
+
+def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, *, area: str | None = None, since: str | None = None,
+           until: str | None = None, kind: str | None = None, fields: list[str] | None = None, sort: str | None = None,
+           cursor: str | None = None, limit: int = 100) -> Page:
+    columns = [c[0] for c in con.execute(f"DESCRIBE {r.table}").fetchall()]
+    where, args = [f'starts_with("{r.area}", ?)'], [who.area]  # the key's area: always
+    if area:
+        if not area.isdigit():
+            raise BadRequest("area must be a division code (banner, street or community) or a grid code")
+        column = "grid_code" if len(area) == 15 else r.area
+        if column not in columns:
+            raise BadRequest(f"{r.path} cannot be filtered by grid")
+        where.append(f'starts_with("{column}", ?)')
+        args.append(area)
+    for value, op in ((since, ">="), (until, "<")):
+        if value:
+            if not r.time:
+                raise BadRequest(f"{r.path} has no time to filter by")
+            where.append(f'"{r.time}" {op} ?::TIMESTAMPTZ')
+            args.append(value)
+    if kind:
+        if not r.kind:
+            raise BadRequest(f"{r.path} has no kind to filter by")
+        where.append(f'"{r.kind}"::VARCHAR = ?')
+        args.append(kind)
+    descending = bool(sort) and sort.startswith("-")
+    sort_col = (sort or "").lstrip("-+") or None
+    allowed = {*r.key, *([r.time] if r.time else [])}
+    if sort_col and sort_col not in allowed:
+        raise BadRequest(f"sort by one of {sorted(allowed)}")
+    order = ([sort_col] if sort_col and sort_col not in r.key else []) + list(r.key)
+    if cursor:
+        values = _decode(cursor, len(order))
+        cols = ", ".join(f'"{c}"' for c in order)
+        typed = ", ".join(f"?::{_type(con, r, c)}" for c in order)
+        where.append(f"({cols}) {'<' if descending else '>'} ({typed})")
+        args += values
+    shown = fields or columns
+    unknown = sorted(set(shown) - set(columns))
+    if unknown:
+        raise BadRequest(f"unknown fields {unknown}")
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    selected = list(dict.fromkeys([*shown, *order]))
+    direction = "DESC" if descending else "ASC"
+    select_list = ", ".join(f'"{c}"' for c in selected)
+    order_by = ", ".join(f'"{c}" {direction}' for c in order)
+    sql = f"SELECT {select_list} FROM {r.table} WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT {limit + 1}"
+    rows = con.execute(sql, args).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    at = [selected.index(c) for c in order]
+    next_cursor = _encode(tuple(rows[-1][i] for i in at)) if more and rows else None
+    keep = [selected.index(c) for c in shown]
+    return Page(shown, [tuple(row[i] for i in keep) for row in rows], next_cursor)
+
+
+def _type(con: duckdb.DuckDBPyConnection, r: Resource, column: str) -> str:
+    return con.execute(f"SELECT typeof(\"{column}\") FROM {r.table} LIMIT 1").fetchone()[0]

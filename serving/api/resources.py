@@ -1,0 +1,73 @@
+"""What the API serves: each resource once — its table, key, area and time columns, scope.
+
+Every mart carries `community_code` (or a grid code, which begins with it), and division codes
+nest (banner 6 digits, street 9, community 12, grid 15), so an area is a code prefix and one
+predicate confines any resource to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Resource:
+    path: str  # /v1/<scope>/<name>
+    table: str
+    key: tuple[str, ...]  # unique, ordered: the cursor
+    scope: str  # library scope: a key needs `<scope>:read`
+    time: str | None = None  # column the from/to filter applies to
+    kind: str | None = None  # column the kind filter applies to
+    lonlat: tuple[str, str] | None = None  # point geometry for GeoJSON
+    geometry: str | None = None  # GeoJSON geometry column (polygons)
+    personal: bool = False  # touches people or trajectories: every request is audited
+    description: str = ""
+    area: str = "community_code"  # the code areas are prefixes of (grid codes start with their community's)
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+def _events(name: str, table: str, key: str | tuple[str, ...], time: str, kind: str | None = None, lonlat=None, personal=False,
+            description=""):
+    return Resource(f"events/{name}", f"event.{table}", key if isinstance(key, tuple) else (key,), "events", time=time, kind=kind, lonlat=lonlat,
+                    personal=personal, description=description)
+
+
+RESOURCES = [
+    Resource("places/communities", "place.community", ("community_code",), "places", kind="kind", lonlat=("centre_lon", "centre_lat"),
+             description="社区 communities under their streets and banners"),
+    Resource("places/grids", "place.grid", ("grid_code",), "places", geometry="polygon_geojson", description="网格 grids"),
+    Resource("places/buildings", "place.building", ("building_code",), "places", lonlat=("lon", "lat"), description="楼栋 buildings"),
+    Resource("places/houses", "place.house", ("house_code",), "places", kind="use", description="房屋 houses"),
+    Resource("people/residents", "people.resident", ("person_key",), "people", kind="population_type", personal=True,
+             description="实有人口: pseudonymous keys and masked forms only"),
+    Resource("people/households", "people.household", ("household_no",), "people", personal=True, description="户 households"),
+    Resource("things/devices", "thing.device", ("device_id",), "things", kind="kind", lonlat=("lon", "lat"), description="物联设备 devices"),
+    Resource("things/vehicles", "thing.vehicle", ("plate_key",), "things", kind="vehicle_type", personal=True,
+             description="登记车辆 vehicles (plates as keys and masked forms)"),
+    _events("door_access", "door_access", "event_id", "event_time", kind="open_method", personal=True, description="门禁 door access: trajectories"),
+    _events("camera_alarms", "camera_alarm", "alarm_id", "alarm_time", kind="alarm_type", lonlat=("lon", "lat"), description="AI 摄像头告警"),
+    _events("vehicle_passages", "vehicle_passage", "pass_id", "pass_time", kind="direction", personal=True, description="道闸 vehicle passages"),
+    _events("locker_sales", "locker_sale", "txn_id", "txn_time", kind="txn_type", description="快递柜/售货柜 transactions"),
+    _events("patrol_checkins", "patrol_checkin", "checkin_id", "checkin_time", description="巡更 patrol check-ins"),
+    _events("meter_readings", "meter_reading", ("meter_id", "read_time"), "read_time", kind="kind", description="抄表 meter readings"),
+    Resource("events/work_orders", "event.work_order", ("order_no",), "events", time="reported_at", kind="category",
+             description="网格事件/报事报修 work orders"),
+    Resource("organizations/organizations", "organization.organization", ("credit_code",), "organizations", kind="org_kind",
+             description="组织 organisations"),
+    Resource("organizations/grid_staff", "organization.grid_staff", ("staff_id",), "organizations", kind="role", description="网格员"),
+    *[Resource(f"topics/{t}", f"topic.{t}", k, "topics", personal=t == "elderly_alone_inactive", description=d) for t, k, d in (
+        ("device_offline", ("device_id",), "设备离线"), ("elderly_alone_inactive", ("person_key",), "独居老人无活动"),
+        ("meter_leak", ("device_id",), "管道渗漏"), ("overcrowded_house", ("house_code",), "群租"),
+        ("patrol_missed", ("device_id", "date", "round_no"), "漏巡"), ("vacant_house", ("house_code",), "空置房屋"))],
+    Resource("profiles/communities", "profile.community_profile", ("community_code",), "profiles", lonlat=("centre_lon", "centre_lat"),
+             description="社区画像"),
+    Resource("profiles/houses", "profile.house_profile", ("house_code",), "profiles", description="房屋画像"),
+    Resource("profiles/residents", "profile.resident_profile", ("person_key",), "profiles", personal=True, description="人员画像"),
+    Resource("metrics/communities", "metrics.community_daily", ("community_code", "date"), "metrics", time="date", description="社区日指标"),
+    Resource("metrics/grids", "metrics.grid_daily", ("grid_code", "date"), "metrics", time="date", description="网格日指标",
+             area="grid_code"),
+]
+SCOPES = sorted({r.scope for r in RESOURCES})

@@ -1,0 +1,218 @@
+"""The data services over the small city's build: areas, scopes, masking, audit, errors, pages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from linli.cli import app as cli
+from linli.warehouse import connect_current, current, publish
+from serving.api.app import create_app
+from serving.api.audit import verify
+from serving.api.keys import KeyStore
+from serving.api.resources import RESOURCES, SCOPES
+from tests.privacy import ID_RE, MOBILE_RE, PLATE_RE
+from tests.test_ingest import _clear_names
+
+ALL_SCOPES = [f"{s}:read" for s in SCOPES]
+
+
+@pytest.fixture(scope="module")
+def api(warehouse, tmp_path_factory):
+    state = tmp_path_factory.mktemp("api")
+    return TestClient(create_app(warehouse, state)), KeyStore(state / "keys.sqlite"), state
+
+
+@pytest.fixture(scope="module")
+def areas(warehouse) -> list[str]:
+    """Every area a key can be bound to in this city: the city, its banners, streets and communities."""
+    con = connect_current(warehouse)
+    codes = [c for (c,) in con.execute("SELECT community_code FROM place.community").fetchall()]
+    return sorted({"1506", *(c[:6] for c in codes), *(c[:9] for c in codes), *codes})
+
+
+@pytest.fixture(scope="module")
+def tokens(api, areas) -> dict[str, str]:
+    _, keys, _ = api
+    return {a: keys.create(f"key for {a}", ALL_SCOPES, a) for a in areas}
+
+
+def _get(client, token, path, **params):
+    return client.get(f"/v1/{path}", headers={"X-API-Key": token}, params=params)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_no_row_outside_the_keys_area(api, areas, tokens, data):
+    client = api[0]
+    key_area = data.draw(st.sampled_from(areas), "key area")
+    resource = data.draw(st.sampled_from(RESOURCES), "resource")
+    asked = data.draw(st.one_of(st.none(), st.sampled_from(areas)), "area asked for")
+    params = {"limit": data.draw(st.integers(1, 300), "limit")}
+    if asked:
+        params["area"] = asked
+    response = _get(client, tokens[key_area], resource.path, **params)
+    assert response.status_code == 200, response.text
+    for row in response.json()["data"]:
+        assert row[resource.area].startswith(key_area)
+        if asked:
+            assert row[resource.area].startswith(asked)
+
+
+def test_a_community_key_sees_all_of_its_community_and_nothing_else(api, warehouse, tokens, areas):
+    client = api[0]
+    community = next(a for a in areas if len(a) == 12)
+    con = connect_current(warehouse)
+    expected = con.execute("SELECT count(*) FROM people.resident WHERE community_code = ?", [community]).fetchone()[0]
+    seen, cursor = [], None
+    while True:
+        page = _get(client, tokens[community], "people/residents", limit=50, **({"cursor": cursor} if cursor else {})).json()
+        seen += page["data"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert expected > 50 and len(seen) == expected == len({r["person_key"] for r in seen})
+    assert {r["community_code"] for r in seen} == {community}
+
+
+def test_scopes_and_authentication(api):
+    client, keys, _ = api
+    places_only = keys.create("places only", ["places:read"], "1506")
+    for r in RESOURCES:
+        status = _get(client, places_only, r.path, limit=1).status_code
+        assert status == (200 if r.scope == "places" else 403), r.path
+    assert client.get("/v1/places/communities").status_code == 401
+    assert _get(client, "lk_nope_nope", "places/communities").status_code == 401
+    key_id, secret = places_only.split("_", 2)[1:]
+    token = client.post("/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": key_id, "client_secret": secret}).json()
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    assert client.get("/v1/places/grids", headers=bearer).status_code == 200
+    assert client.get("/v1/people/residents", headers=bearer).status_code == 403
+    assert client.post("/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": key_id,
+                                                 "client_secret": "wrong"}).status_code == 401
+    keys.revoke(key_id)
+    assert _get(client, places_only, "places/communities").status_code == 401
+    assert client.get("/v1/places/grids", headers=bearer).status_code == 401, "a revoked key's tokens stop working"
+
+
+def test_only_keys_and_masked_forms_leave_the_api(api, tokens, city, manifest):
+    client = api[0]
+    names = _clear_names(city, manifest)
+    city_key = tokens["1506"]
+    scanned = 0
+    for r in RESOURCES:
+        cursor = None
+        while True:
+            page = _get(client, city_key, r.path, limit=1000, **({"cursor": cursor} if cursor else {}))
+            text = page.text
+            scanned += len(page.json()["data"])
+            assert not ID_RE.search(text) and not MOBILE_RE.search(text) and not PLATE_RE.search(text), r.path
+            values = {v for row in page.json()["data"] for v in row.values() if isinstance(v, str)}
+            assert not values & names, r.path
+            cursor = page.json()["next_cursor"]
+            if not cursor:
+                break
+    assert scanned > 50_000
+
+
+def test_people_requests_are_audited_and_the_chain_catches_tampering(warehouse, tmp_path):
+    client = TestClient(create_app(warehouse, tmp_path))
+    token = KeyStore(tmp_path / "keys.sqlite").create("auditor test", ALL_SCOPES, "1506")
+    for path in ("people/residents", "events/door_access", "places/houses", "people/households", "things/devices"):
+        _get(client, token, path, limit=3)
+    log = tmp_path / "audit.jsonl"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["endpoint"] for e in entries] == ["people/residents", "events/door_access", "people/households"]
+    assert entries[0]["rows"] == 3 and entries[0]["key_id"] == token.split("_")[1]
+    assert verify(log) == []
+    runner = CliRunner()
+    assert runner.invoke(cli, ["audit", "verify", "--state", str(tmp_path)]).exit_code == 0
+    pristine = log.read_text()
+
+    def tampered(change) -> list[str]:
+        lines = pristine.splitlines()
+        log.write_text("\n".join(change(lines)) + "\n")
+        return verify(log)
+
+    assert tampered(lambda ls: [ls[0].replace('"rows": 3', '"rows": 2'), *ls[1:]])  # edited
+    assert tampered(lambda ls: [ls[0], ls[2]])  # deleted from the middle
+    assert tampered(lambda ls: [ls[1], ls[0], ls[2]])  # reordered
+    assert tampered(lambda ls: ls[:2])  # cut off at the end
+    assert tampered(lambda ls: [ls[0], ls[0], *ls[1:]])  # inserted
+    assert runner.invoke(cli, ["audit", "verify", "--state", str(tmp_path)]).exit_code == 1
+    log.write_text(pristine)
+    assert verify(log) == []
+
+
+def test_errors_have_one_shape_and_a_request_id(api, tokens):
+    client = api[0]
+    token = tokens["1506"]
+    for response, status in (
+        (client.get("/v1/people/residents"), 401),
+        (_get(client, token, "people/residents", sort="name_masked"), 400),
+        (_get(client, token, "events/door_access", **{"from": "not a time"}), 400),
+        (_get(client, token, "people/residents", cursor="garbage!"), 400),
+        (_get(client, token, "people/residents", fields="nope"), 400),
+        (_get(client, token, "people/residents", limit=0), 422),
+        (_get(client, token, "places/houses", format="geojson"), 400),
+        (client.get("/v1/no/such/thing"), 404),
+    ):
+        body = response.json()
+        assert response.status_code == status and body["error"]["status"] == status, body
+        assert body["error"]["message"] and body["error"]["request_id"] == response.headers["X-Request-ID"]
+    echoed = client.get("/health", headers={"X-Request-ID": "trace-42"})
+    assert echoed.headers["X-Request-ID"] == "trace-42"
+
+
+def test_filters_formats_and_field_selection(api, tokens, warehouse):
+    client = api[0]
+    token = tokens["1506"]
+    con = connect_current(warehouse)
+    day = con.execute("SELECT min(event_date) FROM event.camera_alarm").fetchone()[0]
+    kinds = con.execute("SELECT alarm_type, count(*) FROM event.camera_alarm WHERE event_date = ? GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
+                        [day]).fetchone()
+    got = _get(client, token, "events/camera_alarms", kind=kinds[0], limit=1000,
+               **{"from": f"{day}T00:00:00+08:00", "to": f"{day}T23:59:59.999+08:00"}).json()["data"]
+    assert len(got) == kinds[1] and {r["alarm_type"] for r in got} == {kinds[0]}
+    csv_text = _get(client, token, "places/houses", fields="house_code,area_m2", limit=5, format="csv").text
+    assert csv_text.splitlines()[0] == "house_code,area_m2" and len(csv_text.splitlines()) == 6
+    geo = _get(client, token, "places/grids", limit=3, format="geojson").json()
+    assert geo["type"] == "FeatureCollection" and geo["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    newest = _get(client, token, "events/door_access", sort="-event_time", limit=2).json()["data"]
+    assert newest[0]["event_time"] >= newest[1]["event_time"]
+
+
+def test_serves_the_last_complete_build(warehouse, tmp_path):
+    wh = tmp_path / "wh"
+    (wh / "builds").mkdir(parents=True)
+    first = wh / "builds" / "b1.duckdb"
+    shutil.copyfile(current(warehouse).resolve(), first)
+    publish(wh, first)
+    client = TestClient(create_app(wh, tmp_path / "state"))
+    assert client.get("/ready").json()["build"] == "b1.duckdb"
+    second = wh / "builds" / "b2.duckdb"
+    (wh / "builds" / "b2.duckdb.partial").write_bytes(b"a build in progress is not served")
+    assert client.get("/ready").json()["build"] == "b1.duckdb"
+    shutil.copyfile(first, second)
+    publish(wh, second)
+    assert client.get("/ready").json()["build"] == "b2.duckdb"
+    assert TestClient(create_app(tmp_path / "empty", tmp_path / "s2")).get("/ready").status_code == 503
+
+
+def test_keys_cli(tmp_path):
+    runner = CliRunner()
+    made = runner.invoke(cli, ["keys", "create", "street office", "--scope", "people:read", "--area", "150602001",
+                               "--state", str(tmp_path)])
+    assert made.exit_code == 0 and made.output.startswith("lk_")
+    key_id = made.output.split("_")[1]
+    assert runner.invoke(cli, ["keys", "create", "x", "--scope", "people:read", "--area", "99", "--state", str(tmp_path)]).exit_code == 2
+    listed = runner.invoke(cli, ["keys", "list", "--state", str(tmp_path)], terminal_width=200)
+    assert key_id in listed.output and made.output.strip().split("_", 2)[2] not in listed.output
+    assert runner.invoke(cli, ["keys", "revoke", key_id, "--state", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(cli, ["keys", "revoke", key_id, "--state", str(tmp_path)]).exit_code == 2
