@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     suites_dir: Path | None = None
     # Signs the API's OAuth2 tokens; without it a per-install secret is kept under DATA/api.
     api_jwt_secret: str | None = None
+    # Requests per minute per API key (bursts up to a sixth of it).
+    api_rate_per_minute: int = 6000
 
 
 def get_settings() -> Settings:

@@ -216,3 +216,14 @@ def test_keys_cli(tmp_path):
     assert key_id in listed.output and made.output.strip().split("_", 2)[2] not in listed.output
     assert runner.invoke(cli, ["keys", "revoke", key_id, "--state", str(tmp_path)]).exit_code == 0
     assert runner.invoke(cli, ["keys", "revoke", key_id, "--state", str(tmp_path)]).exit_code == 2
+
+
+def test_rate_limit_per_key(warehouse, tmp_path):
+    client = TestClient(create_app(warehouse, tmp_path, rate_per_minute=60))  # bursts of 10
+    keys = KeyStore(tmp_path / "keys.sqlite")
+    busy, quiet = keys.create("busy", ["places:read"], "1506"), keys.create("quiet", ["places:read"], "1506")
+    statuses = [_get(client, busy, "places/communities", limit=1).status_code for _ in range(15)]
+    assert statuses[:10] == [200] * 10 and set(statuses[10:]) == {429}
+    limited = _get(client, busy, "places/communities", limit=1)
+    assert int(limited.headers["Retry-After"]) >= 1 and limited.json()["error"]["status"] == 429
+    assert _get(client, quiet, "places/communities", limit=1).status_code == 200, "one key's limit is its own"

@@ -27,6 +27,7 @@ from linli.settings import get_settings
 from linli.warehouse import current
 from serving.api.audit import AuditLog
 from serving.api.keys import KeyStore, Principal, issue_jwt, read_jwt
+from serving.api.limits import RateLimiter
 from serving.api.query import BadRequest, Page, select
 from serving.api.resources import RESOURCES, Resource
 
@@ -76,12 +77,13 @@ def _jwt_secret(state: Path) -> str:
     return kept.read_text().strip()
 
 
-def create_app(warehouse: Path, state: Path) -> FastAPI:
+def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None) -> FastAPI:
     app = FastAPI(title="Linli data services", version="1",
                   description="The libraries of Linli (人 地 物 事 组织, topics, profiles, metrics) by key: scoped by library and "
                               "area, personal data as pseudonymous keys and masked forms only, access to people audited.")
     builds, keys, audit = Builds(warehouse), KeyStore(state / "keys.sqlite"), AuditLog(state / "audit.jsonl")
     secret = _jwt_secret(state)
+    limiter = RateLimiter(rate_per_minute or get_settings().api_rate_per_minute)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next):
@@ -95,7 +97,9 @@ def create_app(warehouse: Path, state: Path) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return _error(exc.status_code, str(exc.detail), request)
+        response = _error(exc.status_code, str(exc.detail), request)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -117,6 +121,10 @@ def create_app(warehouse: Path, state: Path) -> FastAPI:
             who = keys.principal(key_id) if key_id else None
         if who is None:
             raise HTTPException(401, "a valid X-API-Key header or Bearer token is required")
+        wait = limiter.allow(who.key_id)
+        if wait:
+            raise HTTPException(429, f"rate limit of {limiter.rate * 60:.0f} requests a minute reached",
+                                headers={"Retry-After": str(max(1, round(wait)))})
         return who
 
     @app.get("/health", tags=["service"])
