@@ -184,8 +184,9 @@ def dbt_sources() -> None:
 def demo(
     serve: Annotated[bool, typer.Option(help="Leave the Dagster UI running afterwards.")] = True,
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
+    api_port: Annotated[int, typer.Option(help="Port of the data services.")] = 8000,
 ) -> None:
-    """The whole demo city, end to end through Dagster, then the Dagster UI."""
+    """The whole demo city, end to end through Dagster, then the Dagster UI and the data services."""
     import os
     import subprocess
     import sys
@@ -199,12 +200,25 @@ def demo(
     console.print(f"[green]Demo city under {settings.data_dir / 'demo-city'}, lake under {settings.data_dir / 'lake'}, "
                   f"serving store {settings.data_dir / 'warehouse' / 'current.duckdb'}[/green]")
     if serve:
-        console.print(f"[bold]Dagster UI: http://127.0.0.1:{port}[/bold]  (DAGSTER_HOME={home}; Ctrl-C to stop)")
-        # dagster dev re-parses the dbt project with the `dbt` on PATH: this environment's.
+        from serving.api.cli import api_state
+        from serving.api.keys import KeyStore
+        from serving.api.resources import SCOPES
+
+        demo_key = KeyStore(api_state() / "keys.sqlite").create("demo", [f"{s}:read" for s in SCOPES], "1506")
         bin_dir = str(Path(sys.executable).parent)
+        api = subprocess.Popen([f"{bin_dir}/linli", "serve", "api", "--port", str(api_port)], stdout=subprocess.DEVNULL)
+        # soft wrap: a key broken over two lines cannot be copied
+        console.print(f"[bold]Data services: http://127.0.0.1:{api_port}/docs[/bold]  demo key (every library, all of Ordos): {demo_key}",
+                      soft_wrap=True)
+        console.print(f"  e.g. curl -H 'X-API-Key: {demo_key}' 'http://127.0.0.1:{api_port}/v1/places/communities?limit=3'", soft_wrap=True)
+        console.print(f"[bold]Dagster UI: http://127.0.0.1:{port}[/bold]  (DAGSTER_HOME={home}; Ctrl-C stops both)")
+        # dagster dev re-parses the dbt project with the `dbt` on PATH: this environment's.
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-        subprocess.run([f"{bin_dir}/dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                       check=False, env=env)
+        try:
+            subprocess.run([f"{bin_dir}/dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                           check=False, env=env)
+        finally:
+            api.terminate()
 
 
 if __name__ == "__main__":
