@@ -13,7 +13,7 @@ from rich.table import Table
 
 from expectations.cli import quality_app
 from ingest.cli_adapters import adapters_app
-from serving.api.cli import audit_app, keys_app, serve_app
+from serving.api.cli import alarms_app, audit_app, keys_app, serve_app
 from linli.settings import get_settings
 
 app = typer.Typer(help="Linli (邻里): the smart-community data platform.", no_args_is_help=True)
@@ -133,6 +133,7 @@ app.add_typer(quality_app, name="quality")
 app.add_typer(serve_app, name="serve")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(alarms_app, name="alarms")
 
 quarantine_app = typer.Typer(help="Rows that failed validation, kept with their reasons.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")

@@ -227,3 +227,73 @@ def test_rate_limit_per_key(warehouse, tmp_path):
     limited = _get(client, busy, "places/communities", limit=1)
     assert int(limited.headers["Retry-After"]) >= 1 and limited.json()["error"]["status"] == 429
     assert _get(client, quiet, "places/communities", limit=1).status_code == 200, "one key's limit is its own"
+
+
+class _Receiver:
+    """A local webhook receiver that fails its first `failures` requests with 503."""
+
+    def __init__(self, failures: int):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.failures, self.received = failures, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.received.append((dict(self.headers), body))
+                self.send_response(503 if len(outer.received) <= outer.failures else 200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_alarm_webhooks_are_signed_retried_and_logged(warehouse, tmp_path):
+    from serving.api.alarms import Subscriptions, dispatch, sign
+
+    client = TestClient(create_app(warehouse, tmp_path))
+    con = connect_current(warehouse)
+    community = con.execute("SELECT community_code FROM event.camera_alarm GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    street = community[:9]
+    token = KeyStore(tmp_path / "keys.sqlite").create("street app", ["events:read"], street)
+    receiver = _Receiver(failures=2)
+    made = client.post("/v1/subscriptions", headers={"X-API-Key": token},
+                       json={"url": receiver.url, "kinds": ["camera", "meter"], "since": "2024-01-01T00:00:00+08:00"})
+    assert made.status_code == 201, made.text
+    sub = made.json()
+    outside = client.post("/v1/subscriptions", headers={"X-API-Key": token}, json={"url": receiver.url, "kinds": ["camera"], "area": "150699"})
+    assert outside.status_code == 403
+
+    waits = []
+    result = dispatch(con, Subscriptions(tmp_path / "alarms.sqlite"), backoff=(0.5, 1.0, 2.0), sleep=waits.append)
+    expected = {kind: con.execute(f"SELECT count(*) FROM event.{t} WHERE starts_with(community_code, ?) AND {w}", [street]).fetchone()[0]
+                for kind, t, w in (("camera", "camera_alarm", "true"), ("meter", "meter_reading", "is_backwards"))}
+    assert expected["camera"] > 0 and result == {"alarms_delivered": sum(expected.values()), "batches_failed": 0}
+    assert waits[:2] == [0.5, 1.0], "backed off before each retry"
+    first, retried = receiver.received[0], receiver.received[2]
+    assert first[0]["X-Linli-Delivery"] == retried[0]["X-Linli-Delivery"] and first[1] == retried[1], "a retry resends the same delivery"
+    delivered = {}
+    for headers, body in receiver.received:
+        assert headers["X-Linli-Signature"] == sign(sub["secret"], body)
+        payload = json.loads(body)
+        delivered[payload["delivery_id"]] = payload
+    alarms = [a for p in delivered.values() for a in p["alarms"]]
+    assert len(alarms) == sum(expected.values()) and all(a["community_code"].startswith(street) for a in alarms)
+    log = client.get(f"/v1/subscriptions/{sub['id']}/deliveries", headers={"X-API-Key": token}).json()["data"]
+    assert [(a["attempt"], a["status_code"], a["delivered"]) for a in log[:3]] == [(1, 503, 0), (2, 503, 0), (3, 200, 1)]
+    assert len(log) == len(receiver.received)
+    # nothing new: nothing sent; a receiver that never answers keeps the alarms for the next dispatch
+    assert dispatch(con, Subscriptions(tmp_path / "alarms.sqlite"), sleep=waits.append)["alarms_delivered"] == 0
+    assert client.delete(f"/v1/subscriptions/{sub['id']}", headers={"X-API-Key": token}).status_code == 204
+    down = client.post("/v1/subscriptions", headers={"X-API-Key": token},
+                       json={"url": "http://127.0.0.1:9/nothing-listens", "kinds": ["camera"], "since": "2024-01-01T00:00:00+08:00"}).json()
+    result = dispatch(con, Subscriptions(tmp_path / "alarms.sqlite"), backoff=(0.1,), sleep=waits.append)
+    assert result == {"alarms_delivered": 0, "batches_failed": 1}
+    attempts = Subscriptions(tmp_path / "alarms.sqlite").attempts(down["id"])
+    assert len(attempts) == 2 and all(a["error"] and not a["delivered"] for a in attempts)

@@ -51,7 +51,9 @@ registry_ingest_job = dg.define_asset_job(
     hooks={record_failure}, tags={"linli/kind": "ingest"},
 )
 build_job = dg.define_asset_job(
-    "build_libraries", selection=dg.AssetSelection.assets(libraries), hooks={record_failure}, tags={"linli/kind": "dbt"},
+    # the build, then the alarm webhooks it gives news for
+    "build_libraries", selection=dg.AssetSelection.assets(libraries) | dg.AssetSelection.keys(["serving", "alarm_deliveries"]),
+    hooks={record_failure}, tags={"linli/kind": "dbt"},
 )
 
 

@@ -25,6 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linli.settings import get_settings
 from linli.warehouse import current
+from pydantic import AnyHttpUrl, BaseModel
+
+from serving.api.alarms import ALARM_KINDS, Subscriptions, newest
 from serving.api.audit import AuditLog
 from serving.api.keys import KeyStore, Principal, issue_jwt, read_jwt
 from serving.api.limits import RateLimiter
@@ -47,6 +50,13 @@ def _error(status: int, message: str, request: Request) -> JSONResponse:
     rid = getattr(request.state, "request_id", None)
     return JSONResponse({"error": {"status": status, "message": message, "request_id": rid}}, status_code=status,
                         headers={"X-Request-ID": rid or ""})
+
+
+class SubscriptionIn(BaseModel):
+    url: AnyHttpUrl
+    kinds: list[str]
+    area: str | None = None  # within the key's area; default: all of it
+    since: datetime | None = None  # deliver alarms after this time; default: only those newer than now in the store
 
 
 class Builds:
@@ -150,6 +160,43 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None)
             raise HTTPException(401, "unknown client or wrong secret")
         access, expires = issue_jwt(who, secret)
         return {"access_token": access, "token_type": "bearer", "expires_in": expires}
+
+    subs = Subscriptions(state / "alarms.sqlite")
+
+    def events_reader(who: Principal = Depends(principal)) -> Principal:
+        if "events:read" not in who.scopes:
+            raise HTTPException(403, "alarm subscriptions need the events:read scope")
+        return who
+
+    @app.post("/v1/subscriptions", tags=["alarms"], status_code=201)
+    def subscribe(body: SubscriptionIn, who: Principal = Depends(events_reader)):
+        """Register a webhook for alarm kinds in an area; the signing secret is shown once."""
+        area = body.area or who.area
+        if not area.startswith(who.area):
+            raise HTTPException(403, f"area {area} is outside this key's area {who.area}")
+        unknown = sorted(set(body.kinds) - set(ALARM_KINDS))
+        if unknown or not body.kinds:
+            raise HTTPException(400, f"kinds must be among {sorted(ALARM_KINDS)}")
+        con = builds.cursor()
+        marks = {k: body.since.isoformat() if body.since else newest(con, k, area) for k in body.kinds}
+        return subs.create(who.key_id, str(body.url), body.kinds, area, marks)
+
+    @app.get("/v1/subscriptions", tags=["alarms"])
+    def subscriptions(who: Principal = Depends(events_reader)):
+        return {"data": [{k: v for k, v in s.items() if k != "secret"} for s in subs.active(who.key_id)]}
+
+    @app.delete("/v1/subscriptions/{sub_id}", tags=["alarms"], status_code=204)
+    def unsubscribe(sub_id: str, who: Principal = Depends(events_reader)):
+        if not subs.delete(sub_id, who.key_id):
+            raise HTTPException(404, f"no subscription {sub_id} of this key")
+        return Response(status_code=204)
+
+    @app.get("/v1/subscriptions/{sub_id}/deliveries", tags=["alarms"])
+    def deliveries(sub_id: str, who: Principal = Depends(events_reader)):
+        """Every delivery attempt: batch, attempt number, time, HTTP status or error."""
+        if sub_id not in {s["id"] for s in subs.active(who.key_id)}:
+            raise HTTPException(404, f"no subscription {sub_id} of this key")
+        return {"data": subs.attempts(sub_id)}
 
     for resource in RESOURCES:
         app.add_api_route(f"/v1/{resource.path}", _endpoint(resource, builds, audit, principal), methods=["GET"],

@@ -97,3 +97,22 @@ def audit_verify(state: State = None) -> None:
     if problems:
         raise typer.Exit(1)
     console.print("audit log intact")
+
+
+alarms_app = typer.Typer(help="Alarm subscriptions: deliver new alarms to the registered webhooks.", no_args_is_help=True)
+
+
+@alarms_app.command("dispatch")
+def alarms_dispatch(
+    warehouse: Annotated[Optional[Path], typer.Option(help="Serving-store directory. [default: DATA/warehouse]")] = None,
+    state: State = None,
+) -> None:
+    """POST every subscription's new alarms (signed, retried with backoff, every attempt logged)."""
+    from linli.warehouse import connect_current
+    from serving.api.alarms import Subscriptions, dispatch
+
+    con = connect_current(warehouse or get_settings().data_dir / "warehouse")
+    result = dispatch(con, Subscriptions((state or api_state()) / "alarms.sqlite"))
+    console.print(f"{result['alarms_delivered']:,} alarms delivered, {result['batches_failed']} batches failed (retried next time)")
+    if result["batches_failed"]:
+        raise typer.Exit(1)
