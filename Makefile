@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test install services bench-generate bench-ingest bench-models bench-quality clean
+.PHONY: demo test install services bench-generate bench-ingest bench-models bench-quality bench-api clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ bench-ingest: install
 
 bench-quality: install
 	$(PY) bench/quality/run.py
+
+bench-api: install
+	$(PY) bench/api/run.py
 
 bench-models: install
 	$(PY) bench/models/run.py

@@ -3,40 +3,27 @@
     python bench/quality/run.py [--residents 200000] [--days 1]
 
 The bare version runs each rule's predicate as `SELECT count(*) FILTER (WHERE …) FROM …` and
-nothing else; the suites also compute per-community and per-day slices and samples of failing
-keys, write results, slices and issues, and build nothing twice. Prints both times and the ratio.
+nothing else; the suites also count rows per community and day, read samples and slices of
+failing rows, and write results, slices and issues. Prints both times and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/city.py
+
+from city import prepared_city
 from expectations.run import columns_of, connect, relation_of, run_suites, set_as_of
 from expectations.suites import load_suites
 from expectations.templates import TEMPLATES
 from linli.warehouse import current
 
 OUT = Path(__file__).resolve().parent.parent / "out" / "quality"
-
-
-def prepare(residents: int, days: int) -> tuple[Path, Path]:
-    """A generated city landed and built (cached under bench/out)."""
-    tag = OUT / f"r{residents}-d{days}"
-    lake, wh = tag / "lake", tag / "warehouse"
-    if current(wh).exists():
-        return lake, wh
-    shutil.rmtree(tag, ignore_errors=True)
-    cli = [sys.executable, "-m", "linli.cli"]
-    subprocess.run([*cli, "generate", "--out", str(tag / "city"), "--residents", str(residents), "--days", str(days), "--seed", "13"],
-                   check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([*cli, "ingest", "--from", str(tag / "city" / "deliveries"), "--lake", str(lake)], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([*cli, "build", "--lake", str(lake), "--warehouse", str(wh), "--full-refresh"], check=True, stdout=subprocess.DEVNULL)
-    return lake, wh
 
 
 def bare(con, suites) -> tuple[float, int]:
@@ -61,7 +48,7 @@ def main() -> None:
     ap.add_argument("--residents", type=int, default=200_000)
     ap.add_argument("--days", type=int, default=1)
     args = ap.parse_args()
-    lake, wh = prepare(args.residents, args.days)
+    lake, wh = prepared_city(args.residents, args.days)
     con = connect(current(wh).resolve(), lake)
     suites = [s for s in load_suites(columns_of(con, {s.asset: relation_of(s) for s in load_suites()}))]
     rows = sum(con.execute(f"SELECT count(*) FROM {relation_of(s)}").fetchone()[0] for s in suites)

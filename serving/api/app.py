@@ -31,7 +31,7 @@ from serving.api.alarms import ALARM_KINDS, Subscriptions, newest
 from serving.api.audit import AuditLog
 from serving.api.keys import KeyStore, Principal, issue_jwt, read_jwt
 from serving.api.limits import RateLimiter
-from serving.api.query import BadRequest, Page, select
+from serving.api.query import BadRequest, Page, select, table_columns
 from serving.api.resources import RESOURCES, Resource
 
 log = logging.getLogger("linli.api")
@@ -65,14 +65,23 @@ class Builds:
     def __init__(self, warehouse: Path):
         self.warehouse = Path(warehouse)
         self.open: dict[Path, duckdb.DuckDBPyConnection] = {}
+        self.columns: dict[tuple[Path, str], dict[str, str]] = {}
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.read()[0]
+
+    def read(self, r: Resource | None = None) -> tuple[duckdb.DuckDBPyConnection, dict[str, str]]:
+        """A cursor on the latest build, and the resource's columns in that build (looked up once)."""
         path = current(self.warehouse).resolve(strict=True)
         if path not in self.open:
             self.open[path] = duckdb.connect(str(path), read_only=True)
         cur = self.open[path].cursor()
         cur.execute("SET TimeZone = 'Asia/Shanghai'")  # times as the city lives them
-        return cur
+        if r is None:
+            return cur, {}
+        if (path, r.table) not in self.columns:
+            self.columns[(path, r.table)] = table_columns(cur, r)
+        return cur, self.columns[(path, r.table)]
 
 
 def _jwt_secret(state: Path) -> str:
@@ -227,7 +236,8 @@ def _endpoint(r: Resource, builds: Builds, audit: AuditLog, principal):
             if format == "geojson" and not (r.lonlat or r.geometry):
                 raise HTTPException(400, f"{r.path} has no geometry")
             try:
-                page = select(builds.cursor(), r, who, area=area, since=since, until=until, kind=kind,
+                con, columns = builds.read(r)
+                page = select(con, r, who, columns, area=area, since=since, until=until, kind=kind,
                               fields=fields.split(",") if fields else None, sort=sort, cursor=cursor, limit=limit)
             except BadRequest as exc:
                 raise HTTPException(400, str(exc)) from exc

@@ -43,10 +43,15 @@ def _decode(cursor: str, n: int) -> list:
     return values
 
 
-def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, *, area: str | None = None, since: str | None = None,
-           until: str | None = None, kind: str | None = None, fields: list[str] | None = None, sort: str | None = None,
-           cursor: str | None = None, limit: int = 100) -> Page:
-    columns = [c[0] for c in con.execute(f"DESCRIBE {r.table}").fetchall()]
+def table_columns(con: duckdb.DuckDBPyConnection, r: Resource) -> dict[str, str]:
+    """Column name -> type of a resource's table."""
+    return {c[0]: c[1] for c in con.execute(f"DESCRIBE {r.table}").fetchall()}
+
+
+def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, columns: dict[str, str], *, area: str | None = None,
+           since: str | None = None, until: str | None = None, kind: str | None = None, fields: list[str] | None = None,
+           sort: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+    """A page of the resource's rows within the caller's area; `columns` from `table_columns`."""
     where, args = [f'starts_with("{r.area}", ?)'], [who.area]  # the key's area: always
     if area:
         if not area.isdigit():
@@ -76,10 +81,10 @@ def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, *, area:
     if cursor:
         values = _decode(cursor, len(order))
         cols = ", ".join(f'"{c}"' for c in order)
-        typed = ", ".join(f"?::{_type(con, r, c)}" for c in order)
+        typed = ", ".join(f"?::{columns[c]}" for c in order)
         where.append(f"({cols}) {'<' if descending else '>'} ({typed})")
         args += values
-    shown = fields or columns
+    shown = fields or list(columns)
     unknown = sorted(set(shown) - set(columns))
     if unknown:
         raise BadRequest(f"unknown fields {unknown}")
@@ -97,6 +102,3 @@ def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, *, area:
     keep = [selected.index(c) for c in shown]
     return Page(shown, [tuple(row[i] for i in keep) for row in rows], next_cursor)
 
-
-def _type(con: duckdb.DuckDBPyConnection, r: Resource, column: str) -> str:
-    return con.execute(f"SELECT typeof(\"{column}\") FROM {r.table} LIMIT 1").fetchone()[0]
