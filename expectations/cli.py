@@ -63,7 +63,7 @@ def scores(
 ) -> None:
     """Quality scores (share of checked rows meeting each rule, averaged) at one grain."""
     con = store.attach(duckdb.connect(), quality_dir or _data("quality"))
-    cur = con.execute("SELECT * EXCLUDE (grain) FROM quality.scores WHERE grain = ? ORDER BY score, 1, 2, 3, 4, 5", [grain])
+    cur = con.execute("SELECT * EXCLUDE (grain, subject) FROM quality.scores WHERE grain = ? ORDER BY score, 1, 2, 3, 4, 5", [grain])
     names = [d[0] for d in cur.description]
     rows = cur.fetchall()
     keep = [i for i, n in enumerate(names) if any(r[i] is not None for r in rows)]

@@ -98,9 +98,10 @@ SELECT * FROM quality.results QUALIFY row_number() OVER (PARTITION BY asset, rul
 """
 
 # Scores in [0, 1]: the share of checked rows that met each rule, averaged over rules, at every
-# grain a manager asks about. Rules that could not run count as 0.
+# grain a manager asks about. Rules that could not run count as 0. `subject` names a row uniquely.
 SCORES_VIEW = """
 CREATE OR REPLACE VIEW quality.scores AS
+SELECT concat_ws('/', grain, library, asset, "column", community_code, day) AS subject, * FROM (
 WITH rule_scores AS (
     SELECT *, CASE WHEN error IS NOT NULL THEN 0.0 WHEN rows_checked = 0 THEN 1.0
                    ELSE 1 - unexpected_count / rows_checked END AS score
@@ -126,4 +127,5 @@ FROM slice_scores WHERE community_code IS NOT NULL GROUP BY ALL
 UNION ALL
 SELECT 'day', NULL, NULL, NULL, NULL, day, avg(score), count(DISTINCT asset || rule), sum(rows_checked), sum(unexpected_count)
 FROM slice_scores WHERE day IS NOT NULL GROUP BY ALL
+)
 """

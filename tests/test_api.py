@@ -58,6 +58,9 @@ def test_no_row_outside_the_keys_area(api, areas, tokens, data):
     if asked:
         params["area"] = asked
     response = _get(client, tokens[key_area], resource.path, **params)
+    if resource.area is None:  # city-wide facts: only a key for the whole city reads them
+        assert response.status_code == (200 if len(key_area) == 4 and not asked else 403 if len(key_area) > 4 else 400), response.text
+        return
     assert response.status_code == 200, response.text
     for row in response.json()["data"]:
         assert row[resource.area].startswith(key_area)
@@ -297,3 +300,29 @@ def test_alarm_webhooks_are_signed_retried_and_logged(warehouse, tmp_path):
     assert result == {"alarms_delivered": 0, "batches_failed": 1}
     attempts = Subscriptions(tmp_path / "alarms.sqlite").attempts(down["id"])
     assert len(attempts) == 2 and all(a["error"] and not a["delivered"] for a in attempts)
+
+
+def test_quality_results_scores_and_issues_for_city_keys(lake, warehouse, tmp_path):
+    from expectations.run import connect as quality_connect
+    from expectations.run import run_suites
+
+    results = run_suites(quality_connect(current(warehouse).resolve(), lake), tmp_path / "quality",
+                         assets=["event.meter_reading", "raw.meter", "place.house"])
+    client = TestClient(create_app(warehouse, tmp_path / "state", quality=tmp_path / "quality"))
+    keys = KeyStore(tmp_path / "state" / "keys.sqlite")
+    city, street = keys.create("data office", ["quality:read"], "1506"), keys.create("street", ["quality:read"], "150602001")
+    got = _get(client, city, "quality/results", limit=1000).json()["data"]
+    assert {(r["asset"], r["rule"]) for r in got} == {(r["asset"], r["rule"]) for r in results}
+    failing = _get(client, city, "quality/results", kind="warn", limit=1000).json()["data"]
+    assert {r["rule"] for r in failing if not r["passed"]} == {"known_device", "readings_never_go_backwards"}
+    scores, cursor = [], None
+    while True:
+        page = _get(client, city, "quality/scores", limit=7, **({"cursor": cursor} if cursor else {})).json()
+        scores += page["data"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(scores) == len({s["subject"] for s in scores}) > 7 and {s["grain"] for s in scores} >= {"table", "community", "day"}
+    assert len(_get(client, city, "quality/issues").json()["data"]) == 2
+    for path in ("quality/results", "quality/scores", "quality/issues"):
+        assert _get(client, street, path).status_code == 403, "city-wide facts are for city keys"

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from expectations import store as quality_store
 from linli.settings import get_settings
 from linli.warehouse import current
 from pydantic import AnyHttpUrl, BaseModel
@@ -31,7 +32,7 @@ from serving.api.alarms import ALARM_KINDS, Subscriptions, newest
 from serving.api.audit import AuditLog
 from serving.api.keys import KeyStore, Principal, issue_jwt, read_jwt
 from serving.api.limits import RateLimiter
-from serving.api.query import BadRequest, Page, select, table_columns
+from serving.api.query import BadRequest, OutsideArea, Page, select, table_columns
 from serving.api.resources import RESOURCES, Resource
 
 log = logging.getLogger("linli.api")
@@ -62,8 +63,8 @@ class SubscriptionIn(BaseModel):
 class Builds:
     """Read-only connections to published builds, one per build file, opened on first use."""
 
-    def __init__(self, warehouse: Path):
-        self.warehouse = Path(warehouse)
+    def __init__(self, warehouse: Path, quality: Path):
+        self.warehouse, self.quality = Path(warehouse), Path(quality)
         self.open: dict[Path, duckdb.DuckDBPyConnection] = {}
         self.columns: dict[tuple[Path, str], dict[str, str]] = {}
 
@@ -71,7 +72,10 @@ class Builds:
         return self.read()[0]
 
     def read(self, r: Resource | None = None) -> tuple[duckdb.DuckDBPyConnection, dict[str, str]]:
-        """A cursor on the latest build, and the resource's columns in that build (looked up once)."""
+        """A cursor on the latest build (or the quality results), and the resource's columns."""
+        if r is not None and r.store == "quality":  # results files come and go: read them afresh
+            con = quality_store.attach(duckdb.connect(), self.quality)
+            return con, table_columns(con, r)
         path = current(self.warehouse).resolve(strict=True)
         if path not in self.open:
             self.open[path] = duckdb.connect(str(path), read_only=True)
@@ -96,11 +100,12 @@ def _jwt_secret(state: Path) -> str:
     return kept.read_text().strip()
 
 
-def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None) -> FastAPI:
+def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None, quality: Path | None = None) -> FastAPI:
     app = FastAPI(title="Linli data services", version="1",
                   description="The libraries of Linli (人 地 物 事 组织, topics, profiles, metrics) by key: scoped by library and "
                               "area, personal data as pseudonymous keys and masked forms only, access to people audited.")
-    builds, keys, audit = Builds(warehouse), KeyStore(state / "keys.sqlite"), AuditLog(state / "audit.jsonl")
+    builds = Builds(warehouse, quality or get_settings().data_dir / "quality")
+    keys, audit = KeyStore(state / "keys.sqlite"), AuditLog(state / "audit.jsonl")
     secret = _jwt_secret(state)
     limiter = RateLimiter(rate_per_minute or get_settings().api_rate_per_minute)
 
@@ -241,6 +246,8 @@ def _endpoint(r: Resource, builds: Builds, audit: AuditLog, principal):
                               fields=fields.split(",") if fields else None, sort=sort, cursor=cursor, limit=limit)
             except BadRequest as exc:
                 raise HTTPException(400, str(exc)) from exc
+            except OutsideArea as exc:
+                raise HTTPException(403, str(exc)) from exc
             except duckdb.ConversionException as exc:
                 raise HTTPException(400, f"a filter value does not fit: {str(exc).splitlines()[0]}") from exc
             rows = len(page.rows)

@@ -13,13 +13,17 @@ from dataclasses import dataclass
 import duckdb
 
 from serving.api.keys import Principal
-from serving.api.resources import Resource
+from serving.api.resources import CITY_AREA_LENGTH, Resource
 
 MAX_LIMIT = 1000
 
 
 class BadRequest(ValueError):
     pass
+
+
+class OutsideArea(PermissionError):
+    """The resource lies outside what the key's area may see."""
 
 
 @dataclass
@@ -52,7 +56,14 @@ def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, columns:
            since: str | None = None, until: str | None = None, kind: str | None = None, fields: list[str] | None = None,
            sort: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
     """A page of the resource's rows within the caller's area; `columns` from `table_columns`."""
-    where, args = [f'starts_with("{r.area}", ?)'], [who.area]  # the key's area: always
+    if r.area is None:  # city-wide facts: only for a key bound to the whole city
+        if len(who.area) > CITY_AREA_LENGTH:
+            raise OutsideArea(f"{r.path} covers the whole city; this key is bound to {who.area}")
+        where, args = ["true"], []
+    else:
+        where, args = [f'starts_with("{r.area}", ?)'], [who.area]  # the key's area: always
+    if area and r.area is None:
+        raise BadRequest(f"{r.path} cannot be filtered by area")
     if area:
         if not area.isdigit():
             raise BadRequest("area must be a division code (banner, street or community) or a grid code")

@@ -22,7 +22,9 @@ class Resource:
     geometry: str | None = None  # GeoJSON geometry column (polygons)
     personal: bool = False  # touches people or trajectories: every request is audited
     description: str = ""
-    area: str = "community_code"  # the code areas are prefixes of (grid codes start with their community's)
+    area: str | None = "community_code"  # the code areas are prefixes of (grid codes start with their community's);
+    # None: city-wide facts, for keys bound to the whole city
+    store: str = "build"  # build: the serving store; quality: the quality results
 
     @property
     def name(self) -> str:
@@ -70,4 +72,13 @@ RESOURCES = [
     Resource("metrics/grids", "metrics.grid_daily", ("grid_code", "date"), "metrics", time="date", description="网格日指标",
              area="grid_code"),
 ]
+RESOURCES += [
+    Resource("quality/results", "quality.latest_results", ("asset", "rule"), "quality", time="checked_at", kind="severity", area=None,
+             store="quality", description="the latest result of every quality rule"),
+    Resource("quality/scores", "quality.scores", ("subject",), "quality",
+             kind="grain", area=None, store="quality", description="quality scores by column, table, library, community and day"),
+    Resource("quality/issues", "quality.issues", ("issue_id",), "quality", time="opened_at", kind="status", area=None, store="quality",
+             description="quality issues and their workflow state"),
+]
 SCOPES = sorted({r.scope for r in RESOURCES})
+CITY_AREA_LENGTH = 4  # 1506: all of Ordos
