@@ -31,7 +31,7 @@ from great_expectations.expectations.metrics import ColumnMapMetricProvider, col
 
 from expectations import store
 from expectations.suites import Rule, Suite, load_suites
-from expectations.templates import HMAC_KEY, MASKED
+from expectations.templates import HMAC_KEY, MASKED, rule_columns
 from linli.standards import DIVISION_12_PATTERN, credit_code_valid, id_number_valid
 
 
@@ -76,7 +76,7 @@ FORMAT_REGEX = {"division12": DIVISION_12_PATTERN, "grid": r"^15\d{13}$", "house
 def to_expectation(rule: Rule, sql: str | None) -> gxe.Expectation:
     """The GX expectation that states a rule (meta names the rule, its severity and dimension)."""
     s, meta = rule.settings, {"rule": rule.name, "severity": rule.severity, "dimension": rule.dimension}
-    cols = s.get("columns") or ([s["column"]] if "column" in s else [])
+    cols = rule_columns(s)
     if rule.template == "not_null" and len(cols) == 1:
         return gxe.ExpectColumnValuesToNotBeNull(column=cols[0], meta=meta)
     if rule.template == "unique":

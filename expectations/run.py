@@ -11,14 +11,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 
 from expectations import store
 from expectations.issues import update_issues
 from expectations.suites import Rule, Suite, load_suites
-from expectations.templates import TEMPLATES, Check
+from expectations.templates import TEMPLATES, Check, rule_columns
 from ingest.lake import Lake, delivery_of
 from ingest.ledger import Ledger
 from ingest.rules import register
@@ -96,7 +95,7 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, rule: Rule, suite: Suite, co
         rel = f"(SELECT * FROM {rel} WHERE {settings.pop('where')})"
     slices = [] if history else [c for c in SLICE_COLUMNS if c in cols]
     check = TEMPLATES[rule.template](rel, {**settings, "_slices": slices})
-    keys = [k for k in suite.key if k in cols] or settings.get("columns") or [settings[c] for c in ("column",) if c in settings]
+    keys = [k for k in suite.key if k in cols] or rule_columns(settings)
     sample = check.sample or (f"concat_ws('|', {', '.join(chr(34) + k + chr(34) for k in keys)})" if keys else "NULL")
     return _Plan(check, sample, slices, asset_rows=rel == asset_rel and check.unit == "row", relation=asset_rel)
 
@@ -106,7 +105,7 @@ def _count_by(con: duckdb.DuckDBPyConnection, relation: str, slices: list[str], 
     return {tuple(r[:-1]): r[-1] for r in con.execute(f"SELECT {group}, count(*) FROM {relation} AS checked WHERE {where} GROUP BY ALL").fetchall()}
 
 
-def _measure(con: duckdb.DuckDBPyConnection, plan: _Plan, asset_slices: Callable[[], dict]) -> tuple[str, tuple, dict, dict]:
+def _measure(con: duckdb.DuckDBPyConnection, plan: _Plan, slice_counts: dict) -> tuple[str, tuple, dict, dict]:
     """(sql, (rows checked, unexpected, sample), rows per slice, unexpected per slice).
 
     One aggregate per rule, as lean as the bare check; samples and slices of unexpected rows are
@@ -121,7 +120,13 @@ def _measure(con: duckdb.DuckDBPyConnection, plan: _Plan, asset_slices: Callable
     ).fetchall()] if unexpected else []
     if not plan.slices:
         return sql, (checked, unexpected, sample), {}, {}
-    rows = asset_slices() if plan.asset_rows else _count_by(con, c.relation, plan.slices)
+    if plan.asset_rows:  # shared by every rule over the asset's rows: counted once per run
+        shared = (plan.relation, tuple(plan.slices))
+        if shared not in slice_counts:
+            slice_counts[shared] = _count_by(con, plan.relation, plan.slices)
+        rows = slice_counts[shared]
+    else:
+        rows = _count_by(con, c.relation, plan.slices)
     bad = _count_by(con, c.relation, plan.slices, c.unexpected) if unexpected else {}
     return sql, (checked, unexpected, sample), rows, bad
 
@@ -143,10 +148,9 @@ def run_suites(con: duckdb.DuckDBPyConnection, quality_dir: Path, *, assets: lis
     cols_of = columns_of(con, relations)
     as_of = set_as_of(con, as_of or (date.fromisoformat(partition) if partition else None))
     checked_at = datetime.now(timezone.utc)
-    results, slices = [], []
+    results, slices, slice_counts = [], [], {}
     for suite in suites:
         cols = cols_of[suite.asset]
-        asset_slices: dict = {}
         for rule in suite.rules:
             row = {
                 "run_id": run_id, "checked_at": checked_at, "as_of": as_of, "partition": partition, "asset": suite.asset,
@@ -157,14 +161,7 @@ def run_suites(con: duckdb.DuckDBPyConnection, quality_dir: Path, *, assets: lis
                 if cols is None:
                     raise ValueError(f"{suite.asset} is not in the store")
                 plan = _plan(con, relations[suite.asset], rule, suite, cols, partition)
-                key = (plan.relation, tuple(plan.slices))
-
-                def shared(plan=plan, key=key):
-                    if key not in asset_slices:
-                        asset_slices[key] = _count_by(con, plan.relation, plan.slices)
-                    return asset_slices[key]
-
-                sql, (rows_checked, unexpected, sample), rows, bad = _measure(con, plan, shared)
+                sql, (rows_checked, unexpected, sample), rows, bad = _measure(con, plan, slice_counts)
             except (duckdb.Error, ValueError, KeyError) as exc:
                 results.append(row | {"passed": False, "rows_checked": 0, "unexpected_count": 0, "unexpected_percent": None,
                                       "sample_unexpected": [], "error": str(exc).splitlines()[0][:500], "sql": None})

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from expectations.templates import DIMENSION, TEMPLATES
+from expectations.templates import DIMENSION, TEMPLATES, rule_columns
 from ingest.schemas import SOURCES, Source
 from linli.settings import get_settings
 
@@ -73,7 +73,7 @@ def _rule(spec: dict, named: dict[str, dict]) -> Rule:
         raise ValueError(f"unknown template {template!r}; known: {sorted(TEMPLATES)}")
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
-    columns = spec.get("columns") or ([spec["column"]] if "column" in spec else [])
+    columns = rule_columns(spec)
     name = spec.pop("name", None) or f"{template}_{'_'.join(columns)}".rstrip("_")
     defect, description = spec.pop("defect", None), spec.pop("description", "")
     return Rule(name, template, severity, spec, column=columns[0] if len(columns) == 1 else None,

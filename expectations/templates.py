@@ -30,8 +30,16 @@ class Check:
     sample: str | None = None  # what to show of an unexpected row, when not the asset's key
 
 
+def rule_columns(rule: dict) -> list[str]:
+    """The column(s) a rule names (`columns:` or `column:`), none if it names none."""
+    return list(rule.get("columns") or ([rule["column"]] if "column" in rule else []))
+
+
 def _cols(rule: dict) -> list[str]:
-    return list(rule.get("columns") or [rule["column"]])
+    cols = rule_columns(rule)
+    if not cols:
+        raise ValueError("the rule names no column")
+    return cols
 
 
 def _q(name: str) -> str:
@@ -112,7 +120,8 @@ def exists_in(rel: str, rule: dict) -> Check:
 
 def group_has(rel: str, rule: dict) -> Check:
     """Every group (`group_by`) has at least one row where `has` holds: checked per group."""
-    group = ", ".join(_q(c) for c in _cols({"columns": rule["group_by"]} if isinstance(rule["group_by"], list) else {"column": rule["group_by"]}))
+    groups = [rule["group_by"]] if isinstance(rule["group_by"], str) else rule["group_by"]
+    group = ", ".join(_q(c) for c in groups)
     slices = "".join(f", any_value({_q(s)}) AS {_q(s)}" for s in rule.get("_slices", ()))
     return Check(f"(SELECT {group}{slices}, bool_or(coalesce(({rule['has']}), false)) AS _has FROM {rel} GROUP BY {group})",
                  "NOT _has", unit=f"group of {group}", sample=f"concat_ws('|', {group})")

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -39,7 +40,7 @@ def _endpoints(con) -> dict[str, tuple[str, str, list]]:
     community's door events in an hour, a street's houses with two fields."""
     community = con.execute("SELECT community_code FROM people.resident GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
     hour = con.execute("SELECT date_trunc('hour', min(event_time)) + INTERVAL 10 HOUR FROM event.door_access").fetchone()[0]
-    start, end = hour.isoformat(), (hour + __import__("datetime").timedelta(hours=1)).isoformat()
+    start, end = hour.isoformat(), (hour + timedelta(hours=1)).isoformat()
     street = community[:9]
     return {
         "residents": (f"/v1/people/residents?area={community}&limit=50",
