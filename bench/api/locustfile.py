@@ -1,16 +1,21 @@
-"""100 clients on three representative endpoints (paths and key from the environment)."""
+"""Clients on three representative endpoints (paths, key and pace from the environment).
+
+LINLI_BENCH_RATE: requests a second each client sends, on average (0: as fast as answers come
+back). The wait between requests is random, so that clients do not fire in step.
+"""
 
 import os
 
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, between, constant, task
 
 KEY = os.environ["LINLI_BENCH_KEY"]
 PATHS = os.environ["LINLI_BENCH_PATHS"].split("|")
 HEADERS = {"X-API-Key": KEY}
+RATE = float(os.environ.get("LINLI_BENCH_RATE", "0"))
 
 
 class Client(FastHttpUser):
-    wait_time = constant(0)
+    wait_time = between(0.5 / RATE, 1.5 / RATE) if RATE else constant(0)
 
     @task
     def residents(self):

@@ -1,11 +1,14 @@
 """The API under load beside the bare DuckDB query behind each endpoint.
 
-    python bench/api/run.py [--residents 200000] [--users 100] [--seconds 30] [--workers 2]
+    python bench/api/run.py [--residents 200000] [--users 100] [--rate 1] [--seconds 30] [--workers 2]
 
-Starts `linli serve api` on loopback over a generated city, runs locust headless with 100
-clients on three representative endpoints, and prints per endpoint req/s, p50 and p99 beside the
-p50 of the same query run directly in DuckDB, and their ratio (targets: p99 <= 50 ms, p50 <= 2x
-the bare query).
+Starts `linli serve api` on loopback over a generated city and runs locust headless with 100
+concurrent clients on three representative endpoints, twice:
+- paced: each client sends `--rate` requests a second, as an app does; per endpoint req/s, p50
+  and p99 beside the p50 of the same query run directly in DuckDB, and their ratio (targets:
+  p99 <= 50 ms, p50 <= 2x the bare query);
+- saturated: each client sends its next request as soon as the last is answered, which gives the
+  capacity of the API on this machine (latency there is queueing: clients / capacity).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--residents", type=int, default=200_000)
     ap.add_argument("--users", type=int, default=100)
+    ap.add_argument("--rate", type=float, default=1.0, help="requests a second per client in the paced run")
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
@@ -88,7 +92,8 @@ def main() -> None:
     port = _free_port()
     env = {**os.environ, "LINLI_API_RATE_PER_MINUTE": str(10**9)}
     server = subprocess.Popen([sys.executable, "-m", "linli.cli", "serve", "api", "--warehouse", str(wh), "--state", str(state),
-                               "--port", str(port), "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL)
+                               "--port", str(port), "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(OUT / "api-requests.log", "w"))  # its JSON request log, kept for a look
     try:
         for _ in range(100):
             try:
@@ -99,24 +104,35 @@ def main() -> None:
         for path, _, _ in endpoints.values():  # warm every worker's connection
             for _ in range(4):
                 assert httpx.get(f"http://127.0.0.1:{port}{path}", headers={"X-API-Key": key}).status_code == 200
-        stats = OUT / "api-locust"
-        subprocess.run([sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless", "-u", str(args.users),
-                        "-r", str(args.users), "-t", f"{args.seconds}s", "--host", f"http://127.0.0.1:{port}", "--csv", str(stats),
-                        "--only-summary"], check=False, capture_output=True,  # exits 1 when any request failed: counted below
-                       env={**env, "LINLI_BENCH_KEY": key, "LINLI_BENCH_PATHS": "|".join(p for p, _, _ in endpoints.values())})
+        runs = {pace: _locust(args, port, key, endpoints, env, pace) for pace in (args.rate, 0)}
     finally:
         server.terminate()
         server.wait()
-    rows = {r["Name"]: r for r in csv.DictReader(open(f"{stats}_stats.csv"))}
-    print(f"{args.users} clients, {args.seconds} s, {args.workers} API workers, {args.residents:,}-resident city")
-    print(f"{'endpoint':<13}{'req/s':>8}{'fails':>7}{'p50 ms':>8}{'p99 ms':>8}{'bare p50 ms':>13}{'p50/bare':>10}")
-    for name in endpoints:
-        r = rows[name]
-        p50, p99 = float(r["50%"]), float(r["99%"])
-        print(f"{name:<13}{float(r['Requests/s']):>8.0f}{int(r['Failure Count']):>7}{p50:>8.0f}{p99:>8.0f}{bare[name]:>13.2f}{p50 / bare[name]:>10.1f}")
-    total = rows["Aggregated"]
-    print(f"{'all':<13}{float(total['Requests/s']):>8.0f}{int(total['Failure Count']):>7}{float(total['50%']):>8.0f}{float(total['99%']):>8.0f}"
-          "   (targets: p99 <= 50 ms; p50 <= 2x bare)")
+    print(f"{args.users} clients, {args.seconds} s a run, {args.workers} API workers, {args.residents:,}-resident city")
+    for pace, rows in runs.items():
+        print(f"\n{'paced: ' + format(pace, 'g') + ' request/s per client' if pace else 'saturated: no wait between requests'}")
+        print(f"{'endpoint':<13}{'req/s':>8}{'fails':>7}{'p50 ms':>8}{'p99 ms':>8}{'bare p50 ms':>13}{'p50/bare':>10}")
+        for name in endpoints:
+            r = rows[name]
+            p50, p99 = float(r["50%"]), float(r["99%"])
+            print(f"{name:<13}{float(r['Requests/s']):>8.0f}{int(r['Failure Count']):>7}{p50:>8.1f}{p99:>8.1f}{bare[name]:>13.2f}"
+                  f"{p50 / bare[name]:>10.1f}")
+        total = rows["Aggregated"]
+        print(f"{'all':<13}{float(total['Requests/s']):>8.0f}{int(total['Failure Count']):>7}{float(total['50%']):>8.1f}"
+              f"{float(total['99%']):>8.1f}" + ("   (targets: p99 <= 50 ms; p50 <= 2x bare)" if pace else ""))
+
+
+def _locust(args, port: int, key: str, endpoints: dict, env: dict, pace: float) -> dict[str, dict]:
+    """One headless locust run; its per-endpoint statistics rows."""
+    stats = OUT / f"api-locust-{pace:g}"
+    Path(f"{stats}_stats.csv").unlink(missing_ok=True)  # a run that fails to start must not show an old one
+    subprocess.run([sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless", "-u", str(args.users),
+                    "-r", str(max(1, args.users // 5)),  # all clients within 5 s, not in one burst
+                    "-t", f"{args.seconds}s", "--host", f"http://127.0.0.1:{port}", "--csv", str(stats),
+                    "--only-summary"], check=False, capture_output=True,  # exits 1 when any request failed: counted in the table
+                   env={**env, "LINLI_BENCH_KEY": key, "LINLI_BENCH_RATE": str(pace),
+                        "LINLI_BENCH_PATHS": "|".join(p for p, _, _ in endpoints.values())})
+    return {r["Name"]: r for r in csv.DictReader(open(f"{stats}_stats.csv"))}
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,23 +23,32 @@ def _hash(prev: str, body: dict) -> str:
 
 
 class AuditLog:
+    """Appends entries from any thread of any API process: the lock file keeps the chain linear."""
+
+    HEAD_BYTES = 128  # the head is rewritten in place, padded: no temporary file per entry
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.head = self.path.with_suffix(".head")
+        self.log_fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.head_fd = os.open(self.head, os.O_RDWR | os.O_CREAT, 0o600)
+        self.threads = threading.Lock()  # flock excludes other processes, not this one's threads
 
     def append(self, key_id: str, endpoint: str, params: dict, rows: int, status: int) -> dict:
-        with open(self.path, "a+", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)  # one writer at a time keeps the chain linear
-            seq, prev = json.loads(self.head.read_text()) if self.head.exists() else (0, GENESIS)
-            body = {"seq": seq + 1, "time": datetime.now(timezone.utc).isoformat(), "key_id": key_id, "endpoint": endpoint,
-                    "params": params, "rows": rows, "status": status, "prev": prev}
-            entry = body | {"hash": _hash(prev, body)}
-            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            fh.flush()  # to the OS: an entry survives a crash of the API, not of the machine
-            tmp = self.head.with_suffix(".head.tmp")
-            tmp.write_text(json.dumps([entry["seq"], entry["hash"]]))
-            os.replace(tmp, self.head)
+        with self.threads:
+            fcntl.flock(self.log_fd, fcntl.LOCK_EX)
+            try:
+                kept = os.pread(self.head_fd, self.HEAD_BYTES, 0).strip()
+                seq, prev = json.loads(kept) if kept else (0, GENESIS)
+                body = {"seq": seq + 1, "time": datetime.now(timezone.utc).isoformat(), "key_id": key_id, "endpoint": endpoint,
+                        "params": params, "rows": rows, "status": status, "prev": prev}
+                entry = body | {"hash": _hash(prev, body)}
+                # written to the OS at once: an entry survives a crash of the API, not of the machine
+                os.write(self.log_fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
+                os.pwrite(self.head_fd, json.dumps([entry["seq"], entry["hash"]]).encode().ljust(self.HEAD_BYTES), 0)
+            finally:
+                fcntl.flock(self.log_fd, fcntl.LOCK_UN)
         return entry
 
 

@@ -1,6 +1,8 @@
 """The ASGI app uvicorn serves (`linli serve api` sets where it reads from)."""
 
+import logging
 import os
+import sys
 from pathlib import Path
 
 from linli.settings import get_settings
@@ -8,3 +10,9 @@ from serving.api.app import create_app
 
 _data = get_settings().data_dir
 app = create_app(Path(os.environ.get("LINLI_API_WAREHOUSE", _data / "warehouse")), Path(os.environ.get("LINLI_API_STATE", _data / "api")))
+
+# One JSON line per request on stderr (uvicorn's own access log is off).
+_requests = logging.StreamHandler(sys.stderr)
+_requests.setFormatter(logging.Formatter("%(message)s"))
+logging.getLogger("linli.api").addHandler(_requests)
+logging.getLogger("linli.api").setLevel(os.environ.get("LINLI_API_LOG_LEVEL", "INFO"))
