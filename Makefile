@@ -19,8 +19,10 @@ $(VENV)/.installed: pyproject.toml
 services:
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-browser.sh
+	bash scripts/ensure-fonts.sh
 
 demo: install
+	bash scripts/ensure-fonts.sh
 	$(VENV)/bin/linli demo
 
 test: install services

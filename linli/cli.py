@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from catalog.cli import catalog_app
 from expectations.cli import quality_app
 from ingest.cli_adapters import adapters_app
 from serving.api.cli import alarms_app, audit_app, keys_app, serve_app
@@ -130,6 +131,7 @@ def _ingest_summary(rows) -> None:
 app.add_typer(adapters_app, name="ingest-from", help="Land from live sources: MQTT device topics, property-management databases.")
 
 app.add_typer(quality_app, name="quality")
+app.add_typer(catalog_app, name="catalog")
 app.add_typer(serve_app, name="serve")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
@@ -186,6 +188,7 @@ def demo(
     serve: Annotated[bool, typer.Option(help="Leave the Dagster UI running afterwards.")] = True,
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
     api_port: Annotated[int, typer.Option(help="Port of the data services.")] = 8000,
+    catalog_port: Annotated[int, typer.Option(help="Port of the catalog's read API (DataHub Lite).")] = 8979,
 ) -> None:
     """The whole demo city, end to end through Dagster, then the Dagster UI and the data services."""
     import os
@@ -208,11 +211,14 @@ def demo(
         demo_key = KeyStore(api_state() / "keys.sqlite").create("demo", [f"{s}:read" for s in SCOPES], "1506")
         bin_dir = str(Path(sys.executable).parent)
         api = subprocess.Popen([f"{bin_dir}/linli", "serve", "api", "--port", str(api_port)], stdout=subprocess.DEVNULL)
+        catalog = subprocess.Popen([f"{bin_dir}/linli", "serve", "catalog", "--port", str(catalog_port)], stdout=subprocess.DEVNULL)
         # soft wrap: a key broken over two lines cannot be copied
         console.print(f"[bold]Data services: http://127.0.0.1:{api_port}/docs[/bold]  demo key (every library, all of Ordos): {demo_key}",
                       soft_wrap=True)
         console.print(f"  e.g. curl -H 'X-API-Key: {demo_key}' 'http://127.0.0.1:{api_port}/v1/places/communities?limit=3'", soft_wrap=True)
-        console.print(f"[bold]Dagster UI: http://127.0.0.1:{port}[/bold]  (DAGSTER_HOME={home}; Ctrl-C stops both)")
+        console.print(f"[bold]Catalog (DataHub Lite): http://127.0.0.1:{catalog_port}/docs[/bold]  "
+                      f"e.g. linli catalog search 独居, linli catalog map warehouse/event, linli catalog inventory", soft_wrap=True)
+        console.print(f"[bold]Dagster UI: http://127.0.0.1:{port}[/bold]  (DAGSTER_HOME={home}; Ctrl-C stops them all)")
         # dagster dev re-parses the dbt project with the `dbt` on PATH: this environment's.
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         try:
@@ -220,6 +226,7 @@ def demo(
                            check=False, env=env)
         finally:
             api.terminate()
+            catalog.terminate()
 
 
 if __name__ == "__main__":

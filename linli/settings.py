@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     api_jwt_secret: str | None = None
     # Requests per minute per API key (bursts up to a sixth of it).
     api_rate_per_minute: int = 6000
+    # The catalog always keeps DataHub Lite under DATA/catalog; with a DataHub server (GMS URL,
+    # e.g. http://datahub-gms:8080) the same metadata also goes there through the REST sink.
+    catalog_server: str | None = None
+    catalog_token: str | None = None
+    catalog_port: int = 8979  # `linli serve catalog`: DataHub Lite's read API
 
 
 def get_settings() -> Settings:

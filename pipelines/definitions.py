@@ -10,13 +10,14 @@ from pipelines.defs.automation import (
     build_job, daily_ingest_job, mqtt_every_minute, mqtt_flush, new_deliveries, nightly, nightly_build, registry_ingest_job,
 )
 from pipelines.defs.alarms import alarm_deliveries
+from pipelines.defs.catalog import catalog_metadata
 from pipelines.defs.city import demo_city_deliveries
 from pipelines.defs.dbt import libraries, linli_dbt
 from pipelines.defs.quality import quality_checks
 from pipelines.defs.ingest import FRESHNESS_CHECKS, INGEST_ASSETS, freshness_sensor
 from pipelines.resources import LakeResource
 
-ASSETS = [demo_city_deliveries, *INGEST_ASSETS, libraries, alarm_deliveries]
+ASSETS = [demo_city_deliveries, *INGEST_ASSETS, libraries, alarm_deliveries, catalog_metadata]
 QUALITY_CHECKS = quality_checks({key for a in ASSETS for key in a.keys})
 
 defs = dg.Definitions(

@@ -10,6 +10,7 @@ from dagster_dbt import DbtCliResource
 
 from expectations.gx_docs import build_data_docs
 from linli.settings import get_settings
+from pipelines.defs.catalog import catalog_metadata
 from pipelines.defs.city import demo_city_deliveries
 from pipelines.defs.dbt import libraries, linli_dbt
 from pipelines.defs.ingest import DAILY, INGEST_ASSETS
@@ -62,6 +63,8 @@ def materialise_everything(data_dir: Path, log=print) -> None:
             run(daily, partition_key=day)
     log("building the libraries")
     run([libraries])
+    log("emitting the catalog (DataHub Lite)")
+    run([catalog_metadata])
     docs = build_data_docs(resources["lake"].quality)
     log(f"quality results under {resources['lake'].quality}; Data Docs: file://{docs}")
 

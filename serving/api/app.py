@@ -32,6 +32,7 @@ from pydantic import AnyHttpUrl, BaseModel
 
 from serving.api.alarms import ALARM_KINDS, Subscriptions, newest
 from serving.api.audit import AuditLog
+from serving.api.catalog import catalog_router
 from serving.api.filters import Filters, openapi_parameters
 from serving.api.keys import KeyStore, Principal, issue_jwt, read_jwt
 from serving.api.limits import RateLimiter
@@ -266,6 +267,7 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None,
         app.add_api_route(f"/v1/{resource.path}", _endpoint(resource, builds, audit, principal), methods=["GET"],
                           tags=[resource.scope], summary=resource.description, name=resource.path.replace("/", "_"),
                           openapi_extra={"parameters": openapi_parameters(resource.kind)})
+    app.include_router(catalog_router(principal, get_settings().data_dir / "catalog"))
     return app
 
 

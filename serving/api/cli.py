@@ -43,6 +43,18 @@ def serve_api(
     uvicorn.run("serving.api.main:app", host=host, port=port, workers=workers, log_level="warning")
 
 
+@serve_app.command("catalog")
+def serve_catalog(
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory. [default: DATA]")] = None,
+    host: str = "127.0.0.1",
+    port: Annotated[Optional[int], typer.Option(help="[default: LINLI_CATALOG_PORT, 8979]")] = None,
+) -> None:
+    """Run the catalog's DataHub Lite read API (entities, browse, search; docs at /docs)."""
+    from catalog.cli import serve_catalog as run
+
+    run(data_dir, host, port)
+
+
 @keys_app.command("create")
 def keys_create(
     name: str,

@@ -80,5 +80,6 @@ RESOURCES += [
     Resource("quality/issues", "quality.issues", ("issue_id",), "quality", time="opened_at", kind="status", area=None, store="quality",
              description="quality issues and their workflow state"),
 ]
-SCOPES = sorted({r.scope for r in RESOURCES})
+CATALOG_SCOPE = "catalog"  # /v1/catalog/search: metadata about the libraries, never their rows
+SCOPES = sorted({r.scope for r in RESOURCES} | {CATALOG_SCOPE})
 CITY_AREA_LENGTH = 4  # 1506: all of Ordos
