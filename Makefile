@@ -19,9 +19,11 @@ $(VENV)/.installed: pyproject.toml
 services:
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-browser.sh
+	bash scripts/ensure-superset.sh
 	bash scripts/ensure-fonts.sh
 
 demo: install
+	bash scripts/ensure-superset.sh
 	bash scripts/ensure-fonts.sh
 	$(VENV)/bin/linli demo
 
@@ -44,4 +46,4 @@ bench-models: install
 	$(PY) bench/models/run.py
 
 clean:
-	rm -rf $(VENV) data test-output bench/out
+	rm -rf $(VENV) .venv-superset data test-output bench/out

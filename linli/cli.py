@@ -15,6 +15,7 @@ from catalog.cli import catalog_app
 from expectations.cli import quality_app
 from ingest.cli_adapters import adapters_app
 from serving.api.cli import alarms_app, audit_app, keys_app, serve_app
+from serving.dashboards.cli import serve_dashboards
 from linli.settings import get_settings
 
 app = typer.Typer(help="Linli (邻里): the smart-community data platform.", no_args_is_help=True)
@@ -132,6 +133,7 @@ app.add_typer(adapters_app, name="ingest-from", help="Land from live sources: MQ
 
 app.add_typer(quality_app, name="quality")
 app.add_typer(catalog_app, name="catalog")
+serve_app.command("dashboards")(serve_dashboards)
 app.add_typer(serve_app, name="serve")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
@@ -189,6 +191,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
     api_port: Annotated[int, typer.Option(help="Port of the data services.")] = 8000,
     catalog_port: Annotated[int, typer.Option(help="Port of the catalog's read API (DataHub Lite).")] = 8979,
+    dashboards_port: Annotated[int, typer.Option(help="Port of the dashboards (Superset).")] = 8088,
 ) -> None:
     """The whole demo city, end to end through Dagster, then the Dagster UI and the data services."""
     import os
@@ -212,12 +215,17 @@ def demo(
         bin_dir = str(Path(sys.executable).parent)
         api = subprocess.Popen([f"{bin_dir}/linli", "serve", "api", "--port", str(api_port)], stdout=subprocess.DEVNULL)
         catalog = subprocess.Popen([f"{bin_dir}/linli", "serve", "catalog", "--port", str(catalog_port)], stdout=subprocess.DEVNULL)
+        from serving.dashboards.cli import print_logins
+        from serving.dashboards.server import start_dashboards
+
+        dashboards = start_dashboards(settings.data_dir, port=dashboards_port, log=lambda m: console.print(f"[cyan]•[/cyan] {m}"))
         # soft wrap: a key broken over two lines cannot be copied
         console.print(f"[bold]Data services: http://127.0.0.1:{api_port}/docs[/bold]  demo key (every library, all of Ordos): {demo_key}",
                       soft_wrap=True)
         console.print(f"  e.g. curl -H 'X-API-Key: {demo_key}' 'http://127.0.0.1:{api_port}/v1/places/communities?limit=3'", soft_wrap=True)
         console.print(f"[bold]Catalog (DataHub Lite): http://127.0.0.1:{catalog_port}/docs[/bold]  "
                       f"e.g. linli catalog search 独居, linli catalog map warehouse/event, linli catalog inventory", soft_wrap=True)
+        print_logins(dashboards.url, dashboards.provisioned)
         console.print(f"[bold]Dagster UI: http://127.0.0.1:{port}[/bold]  (DAGSTER_HOME={home}; Ctrl-C stops them all)")
         # dagster dev re-parses the dbt project with the `dbt` on PATH: this environment's.
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -227,6 +235,7 @@ def demo(
         finally:
             api.terminate()
             catalog.terminate()
+            dashboards.stop()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,18 @@ class Settings(BaseSettings):
     catalog_server: str | None = None
     catalog_token: str | None = None
     catalog_port: int = 8979  # `linli serve catalog`: DataHub Lite's read API
+    # Superset (`linli serve dashboards`): its metadata lives in SQLite under DATA/dashboards unless
+    # this names another database, e.g. postgresql://superset@127.0.0.1:5432/superset.
+    superset_metadata_uri: str | None = None
+    superset_port: int = 8088
+    # Signs Superset's sessions; without it a per-install secret is kept under DATA/dashboards.
+    superset_secret_key: str | None = None
+    superset_admin_user: str = "admin"
+    superset_admin_password: str = "linli-admin"
+    # A demo user bound to one community's role (the first community unless this names one).
+    superset_community_user: str = "community"
+    superset_community_password: str = "linli-community"
+    superset_community: str | None = None
 
 
 def get_settings() -> Settings:

@@ -1,0 +1,168 @@
+"""Superset for Linli: install, initialise its metadata, provision, start — from the platform's side.
+
+Superset runs in its own virtual environment (.venv-superset, made by scripts/ensure-superset.sh):
+it pins SQLAlchemy 1.4, pandas and numpy versions the platform has outgrown. This module only
+starts processes there; the code that runs inside Superset is provision.py and superset_config.py.
+
+    DATA/dashboards/superset.db          metadata (SQLite unless LINLI_SUPERSET_METADATA_URI)
+    DATA/dashboards/secret_key           per-install session secret
+    DATA/dashboards/quality_views.duckdb views over DATA/quality's Parquet (quality_views.py)
+    DATA/dashboards/superset.log         the server's log
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from linli.settings import Settings, get_settings
+from linli.warehouse import current
+from serving.dashboards.quality_views import write_quality_views
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = Path(os.environ.get("LINLI_SUPERSET_VENV", ROOT / ".venv-superset"))
+CONFIG = Path(__file__).resolve().parent / "superset_config.py"
+
+
+class SupersetError(RuntimeError):
+    pass
+
+
+@dataclass
+class Dashboards:
+    url: str
+    process: subprocess.Popen | None
+    provisioned: dict
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def ensure_installed() -> Path:
+    """Superset's environment, installed on first use (a no-op afterwards)."""
+    run = subprocess.run(["bash", str(ROOT / "scripts" / "ensure-superset.sh")], capture_output=True, text=True,
+                         env={**os.environ, "LINLI_SUPERSET_VENV": str(VENV)})
+    if run.returncode != 0:
+        raise SupersetError(f"installing Superset failed:\n{run.stderr[-3000:]}")
+    return VENV / "bin"
+
+
+def home(data_dir: Path) -> Path:
+    path = Path(data_dir).resolve() / "dashboards"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def environment(data_dir: Path, settings: Settings | None = None) -> dict[str, str]:
+    s = settings or get_settings()
+    h = home(data_dir)
+    secret = s.superset_secret_key
+    if not secret:
+        key_file = h / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(42))
+            key_file.chmod(0o600)
+        secret = key_file.read_text().strip()
+    return {
+        **os.environ,
+        "SUPERSET_CONFIG_PATH": str(CONFIG), "SUPERSET_HOME": str(h), "FLASK_APP": "superset",
+        "LINLI_SUPERSET_SECRET_KEY": secret, "LINLI_SUPERSET_METADATA_URI": metadata_uri(data_dir, s),
+        # provision.py imports serving.dashboards from this checkout
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def metadata_uri(data_dir: Path, settings: Settings | None = None) -> str:
+    s = settings or get_settings()
+    return s.superset_metadata_uri or f"sqlite:///{home(data_dir) / 'superset.db'}"
+
+
+def initialise(data_dir: Path, settings: Settings | None = None) -> None:
+    """Create or migrate the metadata database and Superset's own roles, once per database."""
+    env = environment(data_dir, settings)
+    stamp = home(data_dir) / f".initialised-{hashlib.sha256(env['LINLI_SUPERSET_METADATA_URI'].encode()).hexdigest()[:12]}"
+    if stamp.exists():
+        return
+    for args in (["db", "upgrade"], ["init"]):
+        _superset(args, env)
+    stamp.touch()
+
+
+def provision(data_dir: Path, warehouse: Path | None = None, settings: Settings | None = None) -> dict:
+    """Load the database connections, datasets, charts, dashboards, area roles, RLS and demo users."""
+    s = settings or get_settings()
+    data_dir = Path(data_dir).resolve()
+    serving_db = current(Path(warehouse) if warehouse else data_dir / "warehouse")
+    if not serving_db.exists():
+        raise SupersetError(f"no serving store at {serving_db}: build the libraries first (linli build)")
+    quality_db = write_quality_views(data_dir / "quality", home(data_dir) / "quality_views.duckdb")
+    env = environment(data_dir, s)
+    env["LINLI_SUPERSET_COMMUNITY_PASSWORD"] = s.superset_community_password
+    args = [str(VENV / "bin" / "python"), "-m", "serving.dashboards.provision", "--serving-db", str(serving_db),
+            "--quality-db", str(quality_db), "--admin-user", s.superset_admin_user, "--admin-password", s.superset_admin_password,
+            "--community-user", s.superset_community_user]
+    if s.superset_community:
+        args += ["--community", s.superset_community]
+    run = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
+    if run.returncode != 0:
+        raise SupersetError(f"provisioning failed:\n{run.stderr[-4000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def start(data_dir: Path, port: int, host: str = "127.0.0.1", settings: Settings | None = None, workers: int = 2) -> subprocess.Popen:
+    env = environment(data_dir, settings)
+    log = open(home(data_dir) / "superset.log", "ab")
+    # gunicorn with threads: a dashboard asks for all its charts at once
+    proc = subprocess.Popen([str(VENV / "bin" / "gunicorn"), "--bind", f"{host}:{port}", "--workers", str(workers),
+                             "--worker-class", "gthread", "--threads", "8", "--timeout", "120", "--limit-request-line", "0",
+                             "--limit-request-field_size", "0", "superset.app:create_app()"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home(data_dir), start_new_session=True)
+    log.close()  # the server holds its own copy
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SupersetError(f"Superset exited with {proc.returncode}: see {home(data_dir) / 'superset.log'}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            pass
+        time.sleep(1)
+    proc.terminate()
+    raise SupersetError(f"Superset did not answer on {url} within 3 minutes: see {home(data_dir) / 'superset.log'}")
+
+
+def start_dashboards(data_dir: Path | None = None, warehouse: Path | None = None, port: int | None = None,
+                     host: str = "127.0.0.1", log=print) -> Dashboards:
+    """Everything `linli serve dashboards` and the demo need: install, initialise, provision, start."""
+    s = get_settings()
+    data_dir = Path(data_dir or s.data_dir).resolve()
+    port = port or s.superset_port
+    log("Superset: installing (first run only) and initialising its metadata")
+    ensure_installed()
+    initialise(data_dir, s)
+    log("Superset: loading the dashboards")
+    provisioned = provision(data_dir, warehouse, s)
+    proc = start(data_dir, port, host, s)
+    return Dashboards(f"http://{host}:{port}", proc, provisioned)
+
+
+def _superset(args: list[str], env: dict[str, str]) -> None:
+    run = subprocess.run([str(VENV / "bin" / "superset"), *args], env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SupersetError(f"superset {' '.join(args)} failed:\n{(run.stderr or run.stdout)[-3000:]}")
+

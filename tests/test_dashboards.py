@@ -1,0 +1,275 @@
+"""Superset over the small city: provisioned twice, every dashboard drawn in headless Chromium, RLS by area.
+
+Real Superset (its own environment, installed by scripts/ensure-superset.sh) and real Chromium
+(scripts/ensure-browser.sh). One PNG per dashboard lands in test-output/dashboards/.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from linli.settings import Settings
+from serving.dashboards import server
+from serving.dashboards.definitions import DATASETS, RESIDENTS
+from serving.dashboards.layout import DASHBOARDS
+
+OUT = Path(__file__).resolve().parent.parent / "test-output" / "dashboards"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  # with no GPU, WebGL (the deck.gl maps) needs Chromium's software renderer, no longer a silent fallback
+                  "--enable-unsafe-swiftshader", "--window-size=1600,1400", "--lang=zh-CN"]
+SETTINGS = Settings(superset_admin_password="admin-test-pw", superset_community_password="community-test-pw")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def superset(lake, warehouse, tmp_path_factory):
+    from expectations.run import connect, run_suites
+    from linli.warehouse import current
+
+    data = tmp_path_factory.mktemp("dashboards-data")
+    (data / "warehouse").symlink_to(warehouse, target_is_directory=True)
+    run_suites(connect(current(warehouse).resolve(), lake), data / "quality")
+    server.ensure_installed()
+    server.initialise(data, SETTINGS)
+    started = time.monotonic()
+    first = server.provision(data, settings=SETTINGS)
+    provision_seconds = time.monotonic() - started
+    second = server.provision(data, settings=SETTINGS)
+    port = _free_port()
+    proc = server.start(data, port, settings=SETTINGS)
+    yield {"url": f"http://127.0.0.1:{port}", "first": first, "second": second, "provision_seconds": provision_seconds}
+    proc.terminate()
+    proc.wait(30)
+
+
+def _api(base: str, user: str, password: str) -> requests.Session:
+    s = requests.Session()
+    r = s.post(f"{base}/api/v1/security/login", json={"username": user, "password": password, "provider": "db", "refresh": False})
+    r.raise_for_status()
+    s.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    s.headers["X-CSRFToken"] = s.get(f"{base}/api/v1/security/csrf_token/").json()["result"]
+    s.headers["Referer"] = base
+    return s
+
+
+def test_provisioning_twice_gives_the_same_result(superset):
+    first, second = superset["first"], superset["second"]
+    assert {k: v for k, v in first.items() if k != "seconds"} == {k: v for k, v in second.items() if k != "seconds"}
+    assert {slug: b["charts"] for slug, b in first["dashboards"].items()} == {b.slug: len(b.charts) for b in DASHBOARDS}
+    assert [b["title"] for b in first["dashboards"].values()] == ["社区治理一张图", "社区安防一张图", "社区服务一张图", "人口概览", "数据质量"]
+    assert first["charts"] == sum(len(b.charts) for b in DASHBOARDS), "a second provisioning added charts"
+    assert first["datasets"] == len(DATASETS)
+    assert first["area_roles"] > 0
+    print(f"\nprovisioning took {superset['provision_seconds']:.1f} s; charts per dashboard:",
+          {b["title"]: b["charts"] for b in first["dashboards"].values()})
+
+
+def _rows_by_community(session: requests.Session, base: str, dataset: str) -> dict[str, int]:
+    datasets = session.get(f"{base}/api/v1/dataset/", params={"q": "(page_size:100)"}).json()["result"]
+    ids = {d["table_name"]: d["id"] for d in datasets}
+    query = {"datasource": {"id": ids[dataset], "type": "table"}, "force": True, "result_format": "json", "result_type": "full",
+             "queries": [{"columns": ["community_code"], "row_limit": 10000,
+                          "metrics": [{"expressionType": "SQL", "sqlExpression": "COUNT(*)", "label": "rows"}]}]}
+    r = session.post(f"{base}/api/v1/chart/data", json=query)
+    assert r.status_code == 200, r.text[:500]
+    return {row["community_code"]: row["rows"] for row in r.json()["result"][0]["data"]}
+
+
+def test_a_community_role_sees_only_its_community(superset, warehouse):
+    import duckdb
+
+    from linli.warehouse import current
+
+    base, community = superset["url"], superset["first"]["community"]
+    admin = _rows_by_community(_api(base, SETTINGS.superset_admin_user, SETTINGS.superset_admin_password), base, RESIDENTS.key)
+    mine = _rows_by_community(_api(base, SETTINGS.superset_community_user, SETTINGS.superset_community_password), base, RESIDENTS.key)
+    con = duckdb.connect(str(current(warehouse).resolve()), read_only=True)
+    truth = dict(con.execute("SELECT community_code, count(*) FROM people.resident GROUP BY 1").fetchall())
+    con.close()
+    assert admin == truth, "the admin sees every community's rows"
+    assert len(admin) > 1, "the small city must have several communities for this test to mean anything"
+    assert mine == {community["code"]: truth[community["code"]]}
+    print(f"\nresidents seen: admin {sum(admin.values()):,} rows in {len(admin)} communities; "
+          f"{community['name']} role {sum(mine.values()):,} rows")
+    # and the quality results, city-wide facts, are not theirs to see
+    community_session = _api(base, SETTINGS.superset_community_user, SETTINGS.superset_community_password)
+    visible = {d["table_name"] for d in community_session.get(f"{base}/api/v1/dataset/", params={"q": "(page_size:100)"}).json()["result"]}
+    assert visible == {d.key for d in DATASETS if d.area}
+
+
+def _chromium(base: str, user: str, password: str):
+    """Headless Chromium logged in to Superset through its login form."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.set_page_load_timeout(90)
+    # The login form is drawn by React: on a busy machine a first click can land before it listens.
+    for _ in range(3):
+        driver.get(f"{base}/login/")
+        WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "username"))
+        driver.find_element(By.ID, "username").send_keys(user)
+        driver.find_element(By.ID, "password").send_keys(password)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        try:
+            WebDriverWait(driver, 60).until(lambda d: "/login" not in d.current_url)
+            return driver
+        except TimeoutException:
+            continue
+    OUT.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(OUT / f"login-failed-{user}.png"))
+    driver.quit()
+    raise AssertionError(f"{user} could not log in to Superset (screenshot in {OUT})")
+
+
+@pytest.fixture(scope="module")
+def browser(superset):
+    driver = _chromium(superset["url"], SETTINGS.superset_admin_user, SETTINGS.superset_admin_password)
+    yield driver
+    driver.quit()
+
+
+def _open(driver, base: str, board) -> list[dict]:
+    """Open a dashboard and wait (up to 2 minutes) until each of its charts has stopped loading."""
+    driver.get(f"{base}/superset/dashboard/{board.slug}/")
+    deadline, states = time.monotonic() + 120, []
+    while time.monotonic() < deadline:
+        states = driver.execute_script(CHART_STATES)
+        if len(states) == len(board.charts) and not any(s["loading"] for s in states):
+            break
+        time.sleep(1)
+    time.sleep(3)  # the maps' WebGL frame and the charts' animations settle
+    return driver.execute_script(CHART_STATES)
+
+
+# Every chart's state, read from the page: still loading, showing an error, and for maps how many
+# of the canvas's pixels differ from its blank ground (legends and tooltips hidden first).
+CHART_STATES = """
+return Array.from(document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')).map(holder => {
+  const title = (holder.querySelector('[data-test="editable-title"]') || holder).innerText.trim();
+  const loading = !!holder.querySelector('[data-test="loading-indicator"], .loading');
+  const error = Array.from(holder.querySelectorAll('.ant-alert-error, .ant-alert-warning, [role="alert"], [data-test="error-tooltip"]'))
+      .map(e => e.innerText.trim() || e.className).join(' | ');
+  const canvas = holder.querySelector('canvas');
+  const numbers = Array.from(holder.querySelectorAll('[class*="header-line"]')).map(e => e.innerText.trim());
+  return {title, loading, error, canvas: !!canvas, number: numbers[0] || null};
+});
+"""
+
+
+def _map_pixels(driver, holder) -> int:
+    """Pixels of a map's canvas that are not its background, with every overlay hidden."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    canvas = holder.find_element(By.TAG_NAME, "canvas")
+    driver.execute_script("""
+      const canvas = arguments[0], holder = arguments[1];
+      holder.querySelectorAll('*').forEach(e => { if (e !== canvas && !e.contains(canvas)) e.style.visibility = 'hidden'; });
+    """, canvas, holder)
+    image = Image.open(io.BytesIO(canvas.screenshot_as_png)).convert("RGB")
+    driver.execute_script("arguments[0].querySelectorAll('*').forEach(e => { e.style.visibility = ''; });", holder)
+    background = image.getpixel((1, 1))
+    return sum(1 for p in image.get_flattened_data() if max(abs(a - b) for a, b in zip(p, background)) > 40)
+
+
+@pytest.mark.parametrize("board", DASHBOARDS, ids=[b.slug for b in DASHBOARDS])
+def test_every_dashboard_draws_every_chart_offline(superset, browser, board):
+    from selenium.webdriver.common.by import By
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    browser.get_log("browser")  # drop what earlier pages logged
+    states = _open(browser, superset["url"], board)
+    browser.set_window_size(1600, max(1400, browser.execute_script("return document.body.scrollHeight") + 200))
+    shot = OUT / f"{board.slug}.png"
+    browser.save_screenshot(str(shot))
+    browser.set_window_size(1600, 1400)
+
+    assert [s["title"] for s in states] == [c.title for c in board.charts]
+    assert not [s["title"] for s in states if s["loading"]], "charts still loading after 2 minutes"
+    assert not {s["title"]: s["error"] for s in states if s["error"]}, "charts showing errors"
+    holders = browser.find_elements(By.CSS_SELECTOR, '[data-test="dashboard-component-chart-holder"]')
+    for chart, holder, state in zip(board.charts, holders, states):
+        if chart.is_map:
+            assert state["canvas"], f"{chart.title}: no map canvas"
+            drawn = _map_pixels(browser, holder)
+            assert drawn > 20, f"{chart.title}: the map drew nothing ({drawn} pixels)"
+    # Nothing left this machine: no base-map tiles; Superset's telemetry pixel is refused by the CSP.
+    log = browser.get_log("browser")
+    blocked = " ".join(e["message"] for e in log if e.get("source") == "security" and "Content Security Policy" in e["message"])
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [u for u in fetched if not u.startswith(superset["url"]) and u not in blocked], fetched
+    assert not [e["message"] for e in log if e.get("source") == "network" and not e["message"].startswith(superset["url"])]
+    assert shot.stat().st_size > 10_000
+
+
+def test_metadata_in_postgresql(superset, warehouse, tmp_path):
+    """LINLI_SUPERSET_METADATA_URI moves Superset's metadata to PostgreSQL; provisioning is the same there."""
+    import uuid
+
+    import psycopg
+
+    admin_url, db = "postgresql://postgres@127.0.0.1:5432/postgres", f"linli_superset_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {db}")
+    try:
+        settings = SETTINGS.model_copy(update={"superset_metadata_uri": f"postgresql://postgres@127.0.0.1:5432/{db}"})
+        (tmp_path / "warehouse").symlink_to(warehouse, target_is_directory=True)
+        server.initialise(tmp_path, settings)
+        provisioned = server.provision(tmp_path, settings=settings)
+        assert not (tmp_path / "dashboards" / "superset.db").exists(), "metadata went to SQLite"
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{db}") as con:
+            titles = [r[0] for r in con.execute("SELECT dashboard_title FROM dashboards ORDER BY id")]
+            rls = con.execute("SELECT count(*) FROM row_level_security_filters").fetchone()[0]
+        assert titles == [b.title for b in DASHBOARDS]
+        assert rls == provisioned["area_roles"]
+        assert {k: v for k, v in provisioned.items() if k != "seconds"} == {k: v for k, v in superset["first"].items() if k != "seconds"}
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as con:
+            con.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def test_a_community_user_sees_its_own_dashboards(superset, warehouse):
+    """In the browser, as the community's user: four dashboards (not 数据质量), numbers of its community only."""
+    import duckdb
+
+    from linli.warehouse import current
+
+    community = superset["first"]["community"]
+    con = duckdb.connect(str(current(warehouse).resolve()), read_only=True)
+    residents = con.execute("SELECT count(*) FROM people.resident WHERE community_code = ?", [community["code"]]).fetchone()[0]
+    everyone = con.execute("SELECT count(*) FROM people.resident").fetchone()[0]
+    con.close()
+    assert residents < everyone
+    driver = _chromium(superset["url"], SETTINGS.superset_community_user, SETTINGS.superset_community_password)
+    try:
+        board = next(b for b in DASHBOARDS if b.slug == "population")
+        states = _open(driver, superset["url"], board)
+        driver.save_screenshot(str(OUT / f"{board.slug}-{community['code']}.png"))
+        assert not {s["title"]: s["error"] for s in states if s["error"]}
+        total = next(s for s in states if s["title"] == "实有人口")
+        assert total["number"].replace(",", "") == str(residents)
+        listed = driver.execute_script("return fetch('/api/v1/dashboard/').then(r => r.json())")["result"]
+        assert sorted(d["dashboard_title"] for d in listed) == sorted(b.title for b in DASHBOARDS if b.area_filters)
+    finally:
+        driver.quit()
