@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test install services bench-generate bench-ingest bench-models bench-quality bench-api clean
+.PHONY: demo test install services bench-generate bench-ingest bench-models bench-quality bench-api bench-reliability clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ bench-api: install
 
 bench-models: install
 	$(PY) bench/models/run.py
+
+# Crash trials, fuzzed deliveries, privacy scan, everything at once, audit tampering, backup/restore
+# at full size (about an hour on two cores); the same tests run at CI size in `make test`.
+bench-reliability: install
+	$(PY) bench/reliability/run.py
 
 clean:
 	rm -rf $(VENV) .venv-superset data test-output bench/out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import mmap
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -35,8 +36,8 @@ def detect_encoding(path: Path) -> str:
     """The file's text encoding among those accepted, decided by charset detection."""
     with open(path, "rb") as fh:
         head = fh.read(SAMPLE_BYTES)
-    if not head:
-        raise DeliveryError("empty file: no bytes")
+    if not head or head == b"\xef\xbb\xbf":
+        raise DeliveryError("empty file: no bytes" if not head else "empty file: only a byte-order mark")
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -57,10 +58,10 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> Non
     """The temp table `lines` (`_line`, `line`): every physical line, numbered from 1, empty ones included.
 
     UTF-8 is read by DuckDB's own parallel reader into a table that keeps file order, so a line's
-    number is its row id (cheaper than numbering the stream). Other accepted encodings are
-    transcoded by Arrow in bounded batches.
+    number is its row id (cheaper than numbering the stream). Other accepted encodings, and UTF-8
+    with carriage returns, are read by Arrow in bounded batches.
     """
-    if encoding in ("utf-8", "utf-8-sig"):
+    if encoding in ("utf-8", "utf-8-sig") and not _has_carriage_return(path):
         try:
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE lines AS
@@ -76,11 +77,19 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> Non
                 raise DeliveryError(f"a line longer than {MAX_LINE_BYTES >> 20} MiB: not a record of this source") from exc
             raise DeliveryError(f"unreadable as {encoding} text: {text.splitlines()[0][:200]}") from exc
         return
+    # Other encodings, and text with a carriage return anywhere: DuckDB takes the line ending of
+    # a file's first line for all of it, so a CR LF after LF-ended lines (files joined from two
+    # systems) would count as two lines, one a phantom empty one. Arrow reads LF, CR LF and CR alike.
     con.execute("CREATE OR REPLACE TEMP TABLE lines (_line BIGINT, line VARCHAR)")
     for batch in _stream_lines(path, encoding, MAX_LINE_BYTES):
         con.register("lines_batch", batch)
         con.execute("INSERT INTO lines SELECT _line, line FROM lines_batch")
         con.unregister("lines_batch")
+
+
+def _has_carriage_return(path: Path) -> bool:
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        return m.find(b"\r") >= 0
 
 
 def load_line_table(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:

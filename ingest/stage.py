@@ -8,6 +8,7 @@ DeliveryError.
 from __future__ import annotations
 
 import csv
+import re
 from typing import Iterable
 
 import pyarrow as pa
@@ -16,6 +17,33 @@ from ingest import readers
 from ingest.delivery import Delivery
 from ingest.readers import DeliveryError
 from ingest.schemas import Source
+
+# A line may be as long as readers.MAX_LINE_BYTES; the csv module's default field limit (128 KiB)
+# would stop the whole run at a long field instead of judging that one row.
+csv.field_size_limit(readers.MAX_LINE_BYTES)
+
+
+def _fields(line: str) -> list[str]:
+    """A quoted line's fields; a line the csv module cannot parse is split plainly and judged by its shape."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return line.split(",")
+
+
+_MASKS = (
+    (re.compile(r"([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])"), r"\1********\2"),  # resident ID numbers
+    (re.compile(r"(1[3-9][0-9])[0-9]{4}([0-9]{4})"), r"\1****\2"),  # mobile numbers
+    (re.compile(r"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z])[A-Z0-9]{3,4}([A-Z0-9]{2})"), r"\1***\2"),  # plates
+    (re.compile(r"^([一-龥])[一-龥]{1,5}$"), r"\1**"),  # a field of a few Chinese characters: perhaps a name
+)
+
+
+def _masked(value: str) -> str:
+    """A delivered value masked by pattern, the way the `scrub_text` macro masks a broken line."""
+    for pattern, replacement in _MASKS:
+        value = pattern.sub(replacement, value)
+    return value
 
 
 def resolve_columns(source: Source, delivered: Iterable[str]) -> tuple[dict[str, str], list[str]]:
@@ -31,7 +59,10 @@ def resolve_columns(source: Source, delivered: Iterable[str]) -> tuple[dict[str,
     unknown = [n for n in names.values() if n not in known]
     missing = [c.name for c in source.columns if c.required and c.name not in mapping]
     if missing:
-        raise DeliveryError(f"missing required columns {missing}; delivered header: {list(names)}")
+        # When a data row stands where the header should be, its "names" are a resident's
+        # identifiers: the ledger and the console get them masked, as quarantine keeps broken lines.
+        shown = [name if raw in known else _masked(name) for name, raw in names.items()]
+        raise DeliveryError(f"missing required columns {missing}; delivered header: {shown}")
     return mapping, unknown
 
 
@@ -88,7 +119,10 @@ def _stage_csv(con, source: Source) -> str | None:
     header_line = con.execute("SELECT line FROM lines WHERE _line = 1").fetchone()
     if header_line is None or not header_line[0]:
         raise DeliveryError("empty file: no header line")
-    header = next(csv.reader([header_line[0]]))
+    try:
+        header = next(csv.reader([header_line[0]]))
+    except csv.Error as exc:
+        raise DeliveryError(f"unreadable header line: {exc}") from exc
     mapping, unknown = resolve_columns(source, header)
     position = {name: i for i, name in enumerate(header)}
     n = len(header)
@@ -103,7 +137,7 @@ def _stage_csv(con, source: Source) -> str | None:
     if quoted:
         con.register("quoted", pa.table({
             "_line": pa.array([q[0] for q in quoted], pa.int64()),
-            "f": pa.array([next(csv.reader([q[1]]), []) for q in quoted], pa.list_(pa.string())),
+            "f": pa.array([_fields(q[1]) for q in quoted], pa.list_(pa.string())),
         }))
         fields = """SELECT l._line, l.line, coalesce(q.f, string_split(l.line, ',')) AS f
                     FROM lines l LEFT JOIN quoted q USING (_line) WHERE l._line > 1"""

@@ -177,6 +177,40 @@ def build(
     console.print(f"built {result['models']} models, {result['tests']} tests passed: {result['build']}")
 
 
+@app.command("backup")
+def backup_cmd(
+    to: Annotated[Path, typer.Option("--to", help="An empty directory for the backup.")],
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory. [default: DATA]")] = None,
+) -> None:
+    """Back up the lake, its ledger, the current build and the API's state (audit log, keys), consistently, while running."""
+    from linli.backup import BackupError, backup
+
+    data = data_dir or get_settings().data_dir
+    try:
+        m = backup(to, data / "lake", data / "warehouse", data / "api")
+    except BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1)
+    console.print(f"backed up {len(m['files']):,} files ({sum(f['bytes'] for f in m['files'].values()):,} bytes), build {m['build']}, to {to}")
+
+
+@app.command("restore")
+def restore_cmd(
+    from_: Annotated[Path, typer.Option("--from", help="A directory written by `linli backup`.")],
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory, empty. [default: DATA]")] = None,
+) -> None:
+    """Restore a backup into an empty data directory, checking every file against the backup's manifest first."""
+    from linli.backup import BackupError, restore
+
+    data = data_dir or get_settings().data_dir
+    try:
+        m = restore(from_, data / "lake", data / "warehouse", data / "api")
+    except BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1)
+    console.print(f"restored {len(m['files']):,} files, build {m['build']}, into {data}")
+
+
 @app.command("dbt-sources")
 def dbt_sources() -> None:
     """Render the dbt sources of the raw zone from the schema declarations."""

@@ -1,6 +1,7 @@
 """The serving store: each dbt build writes a new DuckDB file, published by an atomic link swap.
 
-    WAREHOUSE/builds/<time>.duckdb     complete builds, newest last (a few kept)
+    WAREHOUSE/builds/<name>.building   a build in progress (or one that crashed): never served, never removed by another build
+    WAREHOUSE/builds/<name>.duckdb     complete builds (the newest few kept)
     WAREHOUSE/current.duckdb           symlink to the latest complete build
 
 Readers (the API, dashboards) open `current.duckdb` read-only and keep the build they opened
@@ -59,30 +60,50 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
         target.unlink(missing_ok=True)
         tail = "\n".join(run.stdout.splitlines()[-15:])
         raise BuildError(f"dbt build failed: {failures[:10]}\n{tail}")
-    publish(warehouse, target)
+    target = publish(warehouse, target)
     kinds = [r["unique_id"].split(".")[0] for r in results["results"]]
     return {"build": str(target), "nodes": len(kinds), "models": kinds.count("model"), "tests": kinds.count("test"),
             "seconds": round(results.get("elapsed_time", 0), 1)}
 
 
 def new_build(warehouse: Path, name: str, full_refresh: bool = False) -> Path:
-    """The file a build writes: a copy of the current build (incremental models continue from it)."""
+    """The file a build writes: a copy of the current build (incremental models continue from it).
+
+    It is named `.building` until published, so a concurrent publish, pruning old builds, can
+    tell it from a finished one and leaves it alone.
+    """
     builds = Path(warehouse) / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    target = builds / f"{name}.duckdb"
+    target = builds / f"{name}.building"
     live = current(warehouse)
     if live.exists() and not full_refresh:
         shutil.copyfile(live.resolve(), target)
     return target
 
 
-def publish(warehouse: Path, build_file: Path) -> None:
-    """Point current.duckdb at the build in one rename, then drop builds no longer needed."""
+def _written(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except FileNotFoundError:  # pruned meanwhile by another publish
+        return 0.0
+
+
+def publish(warehouse: Path, build_file: Path) -> Path:
+    """Point current.duckdb at the build in one rename, then drop builds no longer needed; returns the published file."""
+    if build_file.suffix == ".building":  # dbt has closed it: a finished build from now on
+        finished = build_file.with_suffix(".duckdb")
+        os.replace(build_file, finished)
+        build_file = finished
     link = current(warehouse)
     tmp = link.with_name(f".current-{os.getpid()}.duckdb")
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(build_file.relative_to(link.parent))
     os.replace(tmp, link)
+    # Newest by the time they were written, not by name: `linli build` names builds by time,
+    # Dagster by run id. The one just published is never dropped, whatever its name.
     # Old builds may still be open in a reader: on POSIX their data stays readable until closed.
-    for old in sorted(build_file.parent.glob("*.duckdb"))[:-KEEP_BUILDS]:
-        old.unlink()
+    finished = sorted(build_file.parent.glob("*.duckdb"), key=_written, reverse=True)
+    for old in finished[KEEP_BUILDS:]:
+        if old != build_file:
+            old.unlink(missing_ok=True)
+    return build_file

@@ -1,0 +1,1 @@
+"""Reliability: the platform's promises measured — crash safety, fuzzed deliveries, concurrency, privacy, access, audit, backup."""

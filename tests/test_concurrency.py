@@ -1,0 +1,56 @@
+"""Concurrency at CI size: the API under load (real uvicorn, two workers), direct read-only readers,
+Dagster backfills of several day partitions and `linli build` in a loop, all at once: no lock
+errors, no failed request, every read a complete build; then the audit log of the load verifies
+and every tampering with it is detected.
+
+`bench/reliability/run.py` runs the same for several minutes on the full-size city."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from bench.reliability.audit import tamper_trials
+from bench.reliability.concurrency import run
+from linli.warehouse import KEEP_BUILDS, current, new_build, publish
+
+SECONDS = 45
+TAMPERINGS = 200
+
+
+def test_everything_at_once_without_a_lock_error_or_a_failed_request(city, tmp_path):
+    result = run(city / "deliveries", tmp_path, SECONDS, api_clients=4, readers=2, partitions=3)
+    print(result.line())
+    assert result.lock_errors == 0, result.api.errors + result.builds.errors + result.backfill.errors + result.readers.errors
+    assert result.api.failed == 0, result.api.errors
+    assert result.builds.failed == 0 and result.backfill.failed == 0, result.builds.errors + result.backfill.errors
+    assert result.readers.failed == 0 and result.incomplete_reads == 0, result.readers.errors
+    # it really was all at once: load, reads, builds and Dagster runs overlapped, and new builds were served
+    assert result.api.requests > 100 and result.readers.requests > 50
+    assert result.builds.requests >= 1 and result.backfill.requests >= 3 and len(result.builds_seen) >= 2
+    assert result.final_identical, "the last build published equals a full rebuild of the final lake"
+
+    log = tmp_path / "data" / "api" / "audit.jsonl"
+    assert result.audit_problems == [] and result.audit_entries > 50, "the audit log of the load run verifies"
+    tampered = tamper_trials(log, tmp_path / "tamper", TAMPERINGS, seed=5)
+    print(tampered.line())
+    assert tampered.trials == TAMPERINGS and tampered.detected == TAMPERINGS, tampered.missed[:5]
+
+
+def test_publishing_never_removes_the_build_it_serves_nor_one_in_progress(warehouse, tmp_path):
+    """Dagster names builds by run id and `linli build` by time: pruning by name once removed the
+    very build a Dagster run had just published, and every request then failed."""
+    wh = tmp_path / "wh"
+    (wh / "builds").mkdir(parents=True)
+    for i, name in enumerate(["20240503T020000000000", "20240503T023000000000", "20240503T030000000000"]):
+        shutil.copyfile(current(warehouse).resolve(), wh / "builds" / f"{name}.duckdb")
+        os.utime(wh / "builds" / f"{name}.duckdb", (1_700_000_000 + i, 1_700_000_000 + i))
+        publish(wh, wh / "builds" / f"{name}.duckdb")
+    in_progress = new_build(wh, "20240503T031500000000")  # a `linli build` still running beside the Dagster run
+    assert in_progress.exists() and in_progress.suffix == ".building"
+    dagster_run = new_build(wh, "0d35c6e9-5e82-4806-a390-a821bcd0a92e")
+    published = publish(wh, dagster_run)
+    assert current(wh).resolve() == published and published.exists(), "the build just published is served"
+    assert in_progress.exists(), "a build in progress is never pruned"
+    assert len(list((wh / "builds").glob("*.duckdb"))) == KEEP_BUILDS
+    assert not (wh / "builds" / "20240503T020000000000.duckdb").exists(), "the oldest finished build goes"
