@@ -4,14 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test install services bench-generate bench-ingest bench-models bench-quality bench-api bench-reliability clean
+.PHONY: demo test install services bench-generate bench-ingest bench-models bench-city bench-quality bench-api bench-reliability clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[test]"
+	$(VENV)/bin/pip install --quiet -e ".[test,spark]"
 	# The dbt manifest Dagster loads, prepared once here rather than in every run.
 	cd dbt_project && ../$(VENV)/bin/dbt parse --profiles-dir . --quiet
 	touch $@
@@ -44,6 +44,10 @@ bench-api: install
 
 bench-models: install
 	$(PY) bench/models/run.py
+
+# The whole city (2.2 million residents) end to end; add --month 30 for day 31 against a rebuild.
+bench-city: install
+	$(PY) bench/city/run.py
 
 # Crash trials, fuzzed deliveries, privacy scan, everything at once, audit tampering, backup/restore
 # at full size (about an hour on two cores); the same tests run at CI size in `make test`.

@@ -10,5 +10,5 @@ with days as (
 select
     min(event_date) as first_date,
     max(event_date) as last_date,
-    timezone('Asia/Shanghai', (max(event_date) + interval 1 day)::timestamp) as period_end
+    {{ local_instant('max(event_date) + interval 1 day') }} as period_end
 from days

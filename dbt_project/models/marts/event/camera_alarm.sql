@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(materialized='incremental', **replace_by_day()) }}
 -- 布控告警: AI-camera alarms as located points.
 with source as (
     select * from {{ ref('stg_iot__camera_alarm') }}

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(materialized='incremental', **replace_by_day()) }}
 -- 门禁: door-access events with the resident's pseudonymous key and the door's place.
 with source as (
     select * from {{ ref('stg_iot__door_access') }}

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(materialized='incremental', **replace_by_day()) }}
 -- 智能柜: locker and vending transactions.
 with source as (
     select * from {{ ref('stg_iot__locker') }}

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(materialized='incremental', **replace_by_day()) }}
 -- 抄表: cumulative readings with the consumption since the previous reading. The first reading of a
 -- meter is measured from its 表底数; a reading below the one before gives a negative consumption
 -- (flagged, for the quality checks) rather than a guess.
@@ -25,7 +25,7 @@ earlier as (
     group by meter_id
 ),
 {% else %}
-earlier as (select null::varchar as meter_id, null::double as reading where false),
+earlier as (select cast(null as string) as meter_id, cast(null as double) as reading where false),
 {% endif %}
 
 ordered as (

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(materialized='incremental', **replace_by_day()) }}
 -- 巡更: patrol check-ins at patrol points.
 with source as (
     select * from {{ ref('stg_iot__patrol') }}

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='event_date') }}
+{{ config(materialized='incremental', **replace_by_day()) }}
 -- 车辆通行: barrier-gate passages by pseudonymous plate.
 with source as (
     select * from {{ ref('stg_iot__barrier_gate') }}

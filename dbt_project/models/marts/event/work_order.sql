@@ -27,10 +27,11 @@ select
     satisfaction,
     handler as handler_staff_id,
     closed_at is not null as is_closed,
-    date_diff('second', reported_at, accepted_at) / 3600.0 as hours_to_accept,
-    date_diff('second', accepted_at, dispatched_at) / 3600.0 as hours_to_dispatch,
-    date_diff('second', dispatched_at, handled_at) / 3600.0 as hours_to_handle,
-    date_diff('second', handled_at, closed_at) / 3600.0 as hours_to_close,
-    date_diff('second', closed_at, evaluated_at) / 3600.0 as hours_to_evaluate,
-    date_diff('second', reported_at, closed_at) / 3600.0 as handling_hours
+    -- hours as doubles on every engine: 3600e0, not 3600.0, which Spark keeps as a decimal cut at 6 places
+    {{ boundaries_between('second', 'reported_at', 'accepted_at') }} / 3600e0 as hours_to_accept,
+    {{ boundaries_between('second', 'accepted_at', 'dispatched_at') }} / 3600e0 as hours_to_dispatch,
+    {{ boundaries_between('second', 'dispatched_at', 'handled_at') }} / 3600e0 as hours_to_handle,
+    {{ boundaries_between('second', 'handled_at', 'closed_at') }} / 3600e0 as hours_to_close,
+    {{ boundaries_between('second', 'closed_at', 'evaluated_at') }} / 3600e0 as hours_to_evaluate,
+    {{ boundaries_between('second', 'reported_at', 'closed_at') }} / 3600e0 as handling_hours
 from orders

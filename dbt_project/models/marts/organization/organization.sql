@@ -4,7 +4,7 @@ with orgs as (
 ),
 
 managed as (
-    select property_company_code as credit_code, count(*) as estates_managed, list(estate_code order by estate_code) as estate_codes
+    select property_company_code as credit_code, count(*) as estates_managed, {{ sorted_list('estate_code') }} as estate_codes
     from {{ ref('stg_gis__estate') }}
     group by property_company_code
 )

@@ -27,7 +27,7 @@ select
     r.id_type,
     r.sex,
     year(r.birth_date) as birth_year,
-    date_diff('year', r.birth_date, (select last_date from period)) as age,
+    {{ boundaries_between('year', 'r.birth_date', '(select last_date from period)') }} as age,
     e.code as ethnicity_code,
     r.ethnicity as ethnicity_name,
     r.population_type,

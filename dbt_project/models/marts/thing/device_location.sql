@@ -22,6 +22,6 @@ select
     lon,
     lat,
     -- the first location holds from installation; later ones from the delivery that reported them
-    case when version = 1 then timezone('Asia/Shanghai', installed_at::timestamp) else first_seen end as valid_from,
+    case when version = 1 then {{ local_instant('installed_at') }} else first_seen end as valid_from,
     lead(first_seen) over (partition by device_id order by first_seen) as valid_to
 from ordered

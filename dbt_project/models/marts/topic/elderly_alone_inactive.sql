@@ -23,7 +23,7 @@ select
     r.grid_code,
     r.house_code,
     l.last_door_event,
-    date_diff('hour', l.last_door_event, p.period_end) as silent_hours
+    {{ boundaries_between('hour', 'l.last_door_event', 'p.period_end') }} as silent_hours
 from residents r
 cross join period p
 left join last_door l using (person_key)

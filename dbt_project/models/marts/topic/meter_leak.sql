@@ -4,7 +4,7 @@ with night as (
     select meter_id, house_code, community_code, consumption
     from {{ ref('meter_reading') }}
     where kind = 'water_meter' and interval_minutes = 60 and not is_backwards
-      and hour(timezone('Asia/Shanghai', read_time)) between 2 and 4
+      and {{ local_hour('read_time') }} between 2 and 4
 )
 
 select meter_id as device_id, any_value(house_code) as house_code, any_value(community_code) as community_code,
