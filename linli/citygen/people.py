@@ -137,7 +137,6 @@ def _community_people(seed, i, c, sizes, houses, start_date, household_base):
 
     phone = np.where((age >= 14) & (rng.random(n) < 0.95), mobile_numbers(rng, n), "")
     foreign = pop == "境外"
-    passport = np.char.add("E", np.char.zfill(rng.integers(0, 10**8, n).astype(str), 8))
     moved_in = start_date - rng.integers(30, 15 * 365, n_hh).astype("timedelta64[D]")
 
     people = pl.DataFrame(
@@ -156,7 +155,6 @@ def _community_people(seed, i, c, sizes, houses, start_date, household_base):
             "population_type": pop,
             "id_type": np.where(foreign, "护照", "居民身份证"),
             "origin_code": origin,
-            "passport_no": passport,
             "name": person_names(rng, male, mongolian),
             "phone": phone,
             "special_groups": special.astype(str),
@@ -169,9 +167,12 @@ def _community_people(seed, i, c, sizes, houses, start_date, household_base):
 
 
 def _assign_id_numbers(residents: pl.DataFrame) -> pl.DataFrame:
-    """Resident IDs per GB 11643; people from abroad keep their passport number."""
+    """Resident IDs per GB 11643; people from abroad carry a passport number instead, unique city-wide."""
     residents = with_id_numbers(residents)
-    foreign = residents["id_type"] == "护照"
-    return residents.with_columns(id_no=pl.when(foreign).then(pl.col("passport_no")).otherwise(pl.col("id_no"))).drop(
-        "passport_no"
-    )
+    foreign = (residents["id_type"] == "护照").to_numpy()
+    # k -> (k * 48271 + 7340033) mod 10^8 is a bijection (48271 is prime to 10^8): numbers that
+    # look scattered yet never repeat, however large the city
+    numbers = (np.arange(foreign.sum(), dtype=np.int64) * 48271 + 7_340_033) % 10**8
+    id_no = residents["id_no"].to_numpy().astype(object)
+    id_no[foreign] = np.char.add("E", np.char.zfill(numbers.astype(str), 8))
+    return residents.with_columns(id_no=pl.Series(id_no, dtype=pl.Utf8))
