@@ -235,3 +235,14 @@ def test_api_exposure_reads_what_the_api_serves():
     served = {r.table.split(".", 1)[1] for r in RESOURCES if r.store == "build"}
     assert {d.removeprefix("ref('").removesuffix("')") for d in api["depends_on"]} == served
     assert {e["label"] for e in exposures if e["type"] == "dashboard"} == DASHBOARDS
+
+
+def test_catalog_holds_no_clear_identifier(paths, built, city, manifest):
+    """Every aspect DataHub Lite keeps: names, descriptions, samples, properties."""
+    from tests.privacy import duckdb_target, run_scan
+    from tests.test_ingest import _clear_names
+
+    report = run_scan(_clear_names(city, manifest), {"catalog": duckdb_target((paths.catalog / "current.duckdb").resolve(), "catalog")})
+    print(report.line())
+    assert report.scanned["catalog"] > 0
+    assert not report.leaks, report.leaks[:5]

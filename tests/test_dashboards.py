@@ -48,7 +48,7 @@ def superset(lake, warehouse, tmp_path_factory):
     second = server.provision(data, settings=SETTINGS)
     port = _free_port()
     proc = server.start(data, port, settings=SETTINGS)
-    yield {"url": f"http://127.0.0.1:{port}", "first": first, "second": second, "provision_seconds": provision_seconds}
+    yield {"url": f"http://127.0.0.1:{port}", "first": first, "second": second, "provision_seconds": provision_seconds, "data": data}
     proc.terminate()
     proc.wait(30)
 
@@ -273,3 +273,16 @@ def test_a_community_user_sees_its_own_dashboards(superset, warehouse):
         assert sorted(d["dashboard_title"] for d in listed) == sorted(b.title for b in DASHBOARDS if b.area_filters)
     finally:
         driver.quit()
+
+
+def test_superset_metadata_holds_no_clear_identifier(superset, city, manifest):
+    """Superset's metadata (datasets' SQL, charts, roles, query history) and the quality views it reads."""
+    from tests.privacy import duckdb_target, run_scan, sqlite_target
+    from tests.test_ingest import _clear_names
+
+    home = superset["data"] / "dashboards"
+    report = run_scan(_clear_names(city, manifest), {"superset metadata": sqlite_target(home / "superset.db", "superset metadata"),
+                                                     "quality views": duckdb_target(home / "quality_views.duckdb", "quality views")})
+    print(report.line())
+    assert report.scanned["superset metadata"] > 0
+    assert not report.leaks, report.leaks[:5]
