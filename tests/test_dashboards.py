@@ -108,6 +108,21 @@ def test_a_community_role_sees_only_its_community(superset, warehouse):
     assert visible == {d.key for d in DATASETS if d.area}
 
 
+
+def test_the_community_role_sees_only_its_community_in_every_area_dataset(superset):
+    """Row-level security on every dataset a community can see, not only residents."""
+    base, code = superset["url"], superset["first"]["community"]["code"]
+    admin = _api(base, SETTINGS.superset_admin_user, SETTINGS.superset_admin_password)
+    mine = _api(base, SETTINGS.superset_community_user, SETTINGS.superset_community_password)
+    others_hidden = 0
+    for d in (d for d in DATASETS if d.area):
+        everyone, seen = _rows_by_community(admin, base, d.key), _rows_by_community(mine, base, d.key)
+        assert set(seen) <= {code}, f"{d.key}: the role of {code} sees {sorted(set(seen) - {code})}"
+        assert seen.get(code, 0) == everyone.get(code, 0), f"{d.key}: the role of {code} misses some of its own rows"
+        others_hidden += sum(n for c, n in everyone.items() if c != code)
+    assert others_hidden > 0, "the other communities must have rows for this test to mean anything"
+    print(f"\n{sum(d.area for d in DATASETS)} area datasets: {others_hidden:,} rows of other communities hidden from {code}")
+
 def _chromium(base: str, user: str, password: str):
     """Headless Chromium logged in to Superset through its login form."""
     from selenium import webdriver
