@@ -7,15 +7,18 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from catalog.run import Paths, build_catalog
 from serving.api.app import create_app
 from serving.api.keys import KeyStore
 from serving.api.resources import SCOPES
 
 
 @pytest.fixture(scope="module")
-def api(warehouse, tmp_path_factory):
+def api(lake, warehouse, tmp_path_factory):
     state = tmp_path_factory.mktemp("api-schema")
-    app = create_app(warehouse, state, rate_per_minute=10**9)
+    catalog = Paths(lake, warehouse, state / "quality", state / "catalog")
+    assert build_catalog(catalog, server="").ok  # so that catalog search is fuzzed against a real catalog
+    app = create_app(warehouse, state, rate_per_minute=10**9, quality=catalog.quality, catalog=catalog.catalog)
     token = KeyStore(state / "keys.sqlite").create("schemathesis", [f"{s}:read" for s in SCOPES], "1506")
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]

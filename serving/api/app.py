@@ -159,7 +159,8 @@ def _jwt_secret(state: Path) -> str:
     return kept.read_text().strip()
 
 
-def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None, quality: Path | None = None) -> FastAPI:
+def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None, quality: Path | None = None,
+               catalog: Path | None = None) -> FastAPI:
     app = FastAPI(title="Linli data services", version="1",
                   description="The libraries of Linli (人 地 物 事 组织, topics, profiles, metrics) by key: scoped by library and "
                               "area, personal data as pseudonymous keys and masked forms only, access to people audited.")
@@ -267,7 +268,7 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None,
         app.add_api_route(f"/v1/{resource.path}", _endpoint(resource, builds, audit, principal), methods=["GET"],
                           tags=[resource.scope], summary=resource.description, name=resource.path.replace("/", "_"),
                           openapi_extra={"parameters": openapi_parameters(resource.kind)})
-    app.include_router(catalog_router(principal, get_settings().data_dir / "catalog"))
+    app.include_router(catalog_router(principal, catalog or get_settings().data_dir / "catalog"))
     return app
 
 
