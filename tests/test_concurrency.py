@@ -1,5 +1,5 @@
 """Concurrency at CI size: the API under load (real uvicorn, two workers), direct read-only readers,
-Dagster backfills of several day partitions and `linli build` in a loop, all at once: no lock
+Superset's chart queries, Dagster backfills of several day partitions and `linli build` in a loop, all at once: no lock
 errors, no failed request, every read a complete build; then the audit log of the load verifies
 and every tampering with it is detected.
 
@@ -12,6 +12,7 @@ import shutil
 
 from bench.reliability.audit import tamper_trials
 from bench.reliability.concurrency import run
+from bench.reliability.superset_loop import superset_loop
 from linli.warehouse import KEEP_BUILDS, current, new_build, publish
 
 SECONDS = 45
@@ -19,9 +20,12 @@ TAMPERINGS = 200
 
 
 def test_everything_at_once_without_a_lock_error_or_a_failed_request(city, tmp_path):
-    result = run(city / "deliveries", tmp_path, SECONDS, api_clients=4, readers=2, partitions=3)
+    result = run(city / "deliveries", tmp_path, SECONDS, api_clients=4, readers=2, partitions=3,
+                 extra_loops={"superset": superset_loop(tmp_path / "data")})
     print(result.line())
-    assert result.lock_errors == 0, result.api.errors + result.builds.errors + result.backfill.errors + result.readers.errors
+    superset = result.extra["superset"]
+    assert result.lock_errors == 0, result.api.errors + result.builds.errors + result.backfill.errors + result.readers.errors + superset.errors
+    assert superset.requests > 20 and superset.failed == 0, superset.errors
     assert result.api.failed == 0, result.api.errors
     assert result.builds.failed == 0 and result.backfill.failed == 0, result.builds.errors + result.backfill.errors
     assert result.readers.failed == 0 and result.incomplete_reads == 0, result.readers.errors

@@ -8,9 +8,9 @@ really change what readers see. A reader sees a complete build when every table 
 build is there, the tables no delivery changes hold exactly the rows they held, and no event
 table ever has fewer rows than it had at an earlier read.
 
-`extra_loops` is where further readers join (a Superset chart-query loop once the dashboards
-can be started from here): each is a function of a stop event returning its own tally
-{"requests": n, "failed": n, "lock_errors": n, "errors": [...]} when the event is set.
+`extra_loops` is where further readers join (`superset_loop.py`: Superset's chart queries): each is
+a function of a stop event returning its own Tally when the event is set; one with a `ready`
+event is waited for before the run's seconds start.
 """
 
 from __future__ import annotations
@@ -219,11 +219,16 @@ def run(deliveries: Path, work: Path, seconds: float, api_clients: int = 4, read
         extras = {}
         for name, loop in (extra_loops or {}).items():
             extras[name] = threading.Thread(target=lambda n=name, f=loop: out.extra.__setitem__(n, f(stop)))
+        # a loop with a `ready` event (Superset: it starts its server first) joins the count from then
+        pending = [f.ready for f in (extra_loops or {}).values() if hasattr(f, "ready")]
         started = time.perf_counter()
         for t in [*threads, *extras.values()]:
             t.start()
-        # at least until one build has been published under load, however slow the machine
-        while time.perf_counter() - started < seconds or (out.builds.requests == 0 and time.perf_counter() - started < 900):
+        while any(not r.is_set() for r in pending) and time.perf_counter() - started < 900 and all(t.is_alive() for t in extras.values()):
+            time.sleep(2)
+        together = time.perf_counter()
+        # `seconds` of everything at once, and at least until one build has been published under load
+        while time.perf_counter() - together < seconds or (out.builds.requests == 0 and time.perf_counter() - started < 900):
             time.sleep(5)
             log(f"  {time.perf_counter() - started:.0f} s: API {out.api.requests} requests ({out.api.failed} failed), "
                 f"{out.readers.requests} reads, {out.builds.requests} builds, {out.backfill.requests} Dagster runs")

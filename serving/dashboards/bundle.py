@@ -20,8 +20,9 @@ DATABASE_TITLES = {d.SERVING: "邻里服务库（只读）", d.QUALITY: "邻里�
 def database_uri(path: Path) -> str:
     # duckdb-engine passes URL query parameters to duckdb.connect's config: one read-only
     # connection per query (Superset pools none), so each query opens the build current.duckdb
-    # points at then, and never takes the lock a build or another reader would need.
-    return f"duckdb:///{Path(path).resolve()}?access_mode=read_only"
+    # points at then, and never takes the lock a build or another reader would need. The link
+    # itself, not the build it points at now: that build is pruned once newer ones are published.
+    return f"duckdb:///{Path(path).absolute()}?access_mode=read_only"
 
 
 def build_bundle(serving_db: Path, quality_db: Path) -> dict[str, str]:
