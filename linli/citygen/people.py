@@ -173,6 +173,7 @@ def _assign_id_numbers(residents: pl.DataFrame) -> pl.DataFrame:
     # k -> (k * 48271 + 7340033) mod 10^8 is a bijection (48271 is prime to 10^8): numbers that
     # look scattered yet never repeat, however large the city
     numbers = (np.arange(foreign.sum(), dtype=np.int64) * 48271 + 7_340_033) % 10**8
+    passports = pl.Series(numbers).cast(pl.Utf8).str.zfill(8)
     id_no = residents["id_no"].to_numpy().astype(object)
-    id_no[foreign] = np.char.add("E", np.char.zfill(numbers.astype(str), 8))
+    id_no[foreign] = ("E" + passports).to_numpy()
     return residents.with_columns(id_no=pl.Series(id_no, dtype=pl.Utf8))
