@@ -48,7 +48,7 @@ class Writer:
         known = self.ledger.find(d.name, d.checksum)
         if known is not None:
             return {**known, "new": False}
-        return self.ledger.commit(self.con, {
+        return self.ledger.commit({
             "delivery_id": delivery_id(d), "source": d.source.name, "file": d.name, "checksum": d.checksum,
             "size_bytes": d.size, "status": "failed", "error": error, "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0,
         })
@@ -92,7 +92,7 @@ def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery
     if twin is not None:
         row.update(status="duplicate", duplicate_of=twin, rows_read=0, rows_landed=0, rows_quarantined=0,
                    error=f"same content as delivery {twin}: nothing new to land")
-        return ledger.commit(con, row)
+        return ledger.commit(row)
     try:
         row["encoding"], notes = stage(con, d)
         counts = check_and_write(lake, con, ledger, d, did)
@@ -103,7 +103,7 @@ def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery
     finally:
         for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
             con.execute(f'DROP TABLE "{table}"')
-    return ledger.commit(con, row)
+    return ledger.commit(row)
 
 
 # ---------------------------------------------------------------- staging

@@ -1,7 +1,8 @@
 """The delivery ledger: one row per delivery, the commit point of the lake.
 
 Read once per run into memory (it is small: one row per file), appended one Parquet file per
-delivery, written last and atomically.
+delivery, written last and atomically. Lookups go through dictionaries kept up to date row by
+row, so committing the n-th delivery of a run costs the same as the first.
 """
 
 from __future__ import annotations
@@ -15,49 +16,79 @@ import polars as pl
 
 from ingest.lake import LEDGER_COLUMNS, Lake
 
+_POLARS_TYPES = {"VARCHAR": pl.Utf8, "BIGINT": pl.Int64, "TIMESTAMPTZ": pl.Datetime("us", "UTC")}
+SCHEMA = {c: _POLARS_TYPES[t] for c, t in LEDGER_COLUMNS.items()}
+
+
+def _utc(value):
+    # one time zone object for every instant, as commit() writes them (polars refuses a mix)
+    return value.astimezone(timezone.utc) if isinstance(value, datetime) else value
+
 
 class Ledger:
     def __init__(self, lake: Lake):
         self.lake = lake
-        files = sorted(lake.ledger_dir.glob("*.parquet"))
-        if files:
-            self.rows = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed").sort("finished_at")
-        else:
-            self.rows = pl.DataFrame(schema={c: pl.Utf8 for c in LEDGER_COLUMNS})
-        self._refresh()
+        self._rows: list[dict] = []
+        self._frame: pl.DataFrame | None = None
+        self.current: dict[str, str] = {}  # landed, not superseded: delivery id → file
+        self.latest: dict[str, dict] = {}  # the latest attempt at each file, whatever its outcome
+        self.committed: set[str] = set()
+        self._superseded: set[str] = set()
+        self._by_file_checksum: dict[tuple[str, str], list[dict]] = {}
+        self._landed_content: dict[tuple[str, str], str] = {}  # (checksum, source) → first delivery landed with it
+        self._current_by_file: dict[str, list[str]] = {}
+        if any(lake.ledger_dir.glob("*.parquet")):
+            with duckdb.connect() as con:
+                stored = con.sql(f"SELECT * FROM read_parquet('{lake.ledger_dir}/*.parquet', union_by_name = true) ORDER BY finished_at").pl()
+            for row in stored.iter_rows(named=True):
+                self._add({c: _utc(row.get(c)) for c in LEDGER_COLUMNS})
 
-    def _refresh(self) -> None:
-        superseded = set(self.rows["supersedes"].drop_nulls().to_list())
-        landed = self.rows.filter(pl.col("status") == "landed")
-        self.current = {r["delivery_id"]: r["file"] for r in landed.iter_rows(named=True) if r["delivery_id"] not in superseded}
-        # The latest attempt at each file, whatever its outcome.
-        self.latest = {r["file"]: r for r in self.rows.iter_rows(named=True)}
-        self.committed = set(self.rows["delivery_id"].to_list())
+    def _add(self, row: dict) -> None:
+        self._rows.append(row)
+        self._frame = None
+        did = row["delivery_id"]
+        self.committed.add(did)
+        self.latest[row["file"]] = row
+        self._by_file_checksum.setdefault((row["file"], row["checksum"]), []).append(row)
+        if row["supersedes"]:
+            self._superseded.add(row["supersedes"])
+            file = self.current.pop(row["supersedes"], None)
+            if file is not None:
+                self._current_by_file[file].remove(row["supersedes"])
+        if row["status"] == "landed":
+            self._landed_content.setdefault((row["checksum"], row["source"]), did)
+            if did not in self._superseded:
+                self.current[did] = row["file"]
+                self._current_by_file.setdefault(row["file"], []).append(did)
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        """Every ledger row, oldest first."""
+        if self._frame is None:
+            self._frame = pl.DataFrame(self._rows, schema=SCHEMA)
+        return self._frame
 
     def find(self, name: str, checksum: str) -> dict | None:
-        hit = self.rows.filter((pl.col("file") == name) & (pl.col("checksum") == checksum))
-        return hit.row(0, named=True) if len(hit) else None
+        hits = self._by_file_checksum.get((name, checksum))
+        return hits[0] if hits else None
 
     def attempts(self, name: str, checksum: str) -> int:
-        return len(self.rows.filter((pl.col("file") == name) & (pl.col("checksum") == checksum)))
+        return len(self._by_file_checksum.get((name, checksum), ()))
 
     def current_for(self, name: str) -> str | None:
         """The delivery a new version of this file would supersede."""
-        return next((d for d, f in self.current.items() if f == name), None)
+        return next(iter(self._current_by_file.get(name, ())), None)
 
     def same_content(self, checksum: str, source: str) -> str | None:
-        hit = self.rows.filter((pl.col("checksum") == checksum) & (pl.col("source") == source) & (pl.col("status") == "landed"))
-        return hit["delivery_id"][0] if len(hit) else None
+        return self._landed_content.get((checksum, source))
 
     def is_current(self, did: str, excluding_file: str | None = None) -> bool:
         return did in self.current and self.current[did] != excluding_file
 
-    def commit(self, con: duckdb.DuckDBPyConnection, row: dict) -> dict:
+    def commit(self, row: dict) -> dict:
         row = {c: row.get(c) for c in LEDGER_COLUMNS} | {"finished_at": datetime.now(timezone.utc)}
-        values = ", ".join(f"?::{t} AS {c}" for c, t in LEDGER_COLUMNS.items())
         tmp = self.lake.tmp / f"ledger-{uuid.uuid4().hex}.parquet"
-        con.execute(f"COPY (SELECT {values}) TO '{tmp}' (FORMAT parquet)", [row[c] for c in LEDGER_COLUMNS])
+        pl.DataFrame([row], schema=SCHEMA).write_parquet(tmp)
         os.replace(tmp, self.lake.ledger_dir / f"{row['delivery_id']}.parquet")
-        self.rows = pl.concat([self.rows, pl.read_parquet(self.lake.ledger_dir / f"{row['delivery_id']}.parquet")], how="diagonal_relaxed")
-        self._refresh()
+        self._add(row)
         return {**row, "new": True}

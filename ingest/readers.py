@@ -28,6 +28,12 @@ XLSX_MAX_RATIO = 200
 TOTAL_ROW_MARKERS = ("合计", "总计", "小计")
 
 
+def sql_text(value: str) -> str:
+    """A SQL string literal. (Python-side query parameters would make DuckDB import pandas, a second
+    of start-up for every ingest process.)"""
+    return "'" + value.replace("'", "''") + "'"
+
+
 class DeliveryError(Exception):
     """The whole delivery cannot be read; the message is recorded in the ledger."""
 
@@ -66,9 +72,8 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> Non
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE lines AS
                 SELECT NULL::BIGINT AS _line, coalesce(line, '') AS line
-                FROM read_csv(?, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', quote = '', escape = '', header = false,
-                              auto_detect = false, strict_mode = false, max_line_size = {MAX_LINE_BYTES})""",
-                [str(path)],
+                FROM read_csv({sql_text(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', quote = '', escape = '',
+                              header = false, auto_detect = false, strict_mode = false, max_line_size = {MAX_LINE_BYTES})"""
             )
             con.execute("UPDATE lines SET _line = rowid + 1")
         except duckdb.Error as exc:

@@ -15,7 +15,7 @@ from catalog.cli import catalog_app
 from expectations.cli import quality_app
 from ingest.cli_adapters import adapters_app
 from serving.api.cli import alarms_app, audit_app, keys_app, serve_app
-from serving.dashboards.cli import serve_dashboards
+from serving.dashboards.cli import dashboards_app, serve_dashboards
 from linli.settings import get_settings
 
 app = typer.Typer(help="Linli (邻里): the smart-community data platform.", no_args_is_help=True)
@@ -135,6 +135,7 @@ app.add_typer(quality_app, name="quality")
 app.add_typer(catalog_app, name="catalog")
 serve_app.command("dashboards")(serve_dashboards)
 app.add_typer(serve_app, name="serve")
+app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(alarms_app, name="alarms")
@@ -183,14 +184,9 @@ def backup_cmd(
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory. [default: DATA]")] = None,
 ) -> None:
     """Back up the lake, its ledger, the current build and the API's state (audit log, keys), consistently, while running."""
-    from linli.backup import BackupError, backup
+    from linli.backup import backup
 
-    data = data_dir or get_settings().data_dir
-    try:
-        m = backup(to, data / "lake", data / "warehouse", data / "api")
-    except BackupError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1)
+    m = _backup_step(backup, to, data_dir)
     console.print(f"backed up {len(m['files']):,} files ({sum(f['bytes'] for f in m['files'].values()):,} bytes), build {m['build']}, to {to}")
 
 
@@ -200,15 +196,22 @@ def restore_cmd(
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory, empty. [default: DATA]")] = None,
 ) -> None:
     """Restore a backup into an empty data directory, checking every file against the backup's manifest first."""
-    from linli.backup import BackupError, restore
+    from linli.backup import restore
+
+    m = _backup_step(restore, from_, data_dir)
+    console.print(f"restored {len(m['files']):,} files, build {m['build']}, into {data_dir or get_settings().data_dir}")
+
+
+def _backup_step(step, backup_dir: Path, data_dir: Optional[Path]) -> dict:
+    """Backup or restore between `backup_dir` and the data directory's lake, serving store and API state."""
+    from linli.backup import BackupError
 
     data = data_dir or get_settings().data_dir
     try:
-        m = restore(from_, data / "lake", data / "warehouse", data / "api")
+        return step(backup_dir, data / "lake", data / "warehouse", data / "api")
     except BackupError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1)
-    console.print(f"restored {len(m['files']):,} files, build {m['build']}, into {data}")
 
 
 @app.command("dbt-sources")

@@ -7,15 +7,15 @@ Real Superset (its own environment, installed by scripts/ensure-superset.sh) and
 from __future__ import annotations
 
 import io
-import socket
 import time
 from pathlib import Path
 
 import pytest
-import requests
 
+from linli.net import free_port
 from linli.settings import Settings
 from serving.dashboards import server
+from serving.dashboards.client import SupersetClient
 from serving.dashboards.definitions import DATASETS, RESIDENTS
 from serving.dashboards.layout import DASHBOARDS
 
@@ -24,12 +24,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   # with no GPU, WebGL (the deck.gl maps) needs Chromium's software renderer, no longer a silent fallback
                   "--enable-unsafe-swiftshader", "--window-size=1600,1400", "--lang=zh-CN"]
 SETTINGS = Settings(superset_admin_password="admin-test-pw", superset_community_password="community-test-pw")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,44 +40,15 @@ def superset(lake, warehouse, tmp_path_factory):
     first = server.provision(data, settings=SETTINGS)
     provision_seconds = time.monotonic() - started
     second = server.provision(data, settings=SETTINGS)
-    port = _free_port()
+    port = free_port()
     proc = server.start(data, port, settings=SETTINGS)
     yield {"url": f"http://127.0.0.1:{port}", "first": first, "second": second, "provision_seconds": provision_seconds, "data": data}
     proc.terminate()
     proc.wait(30)
 
 
-def _api(base: str, user: str, password: str) -> requests.Session:
-    s = requests.Session()
-    r = s.post(f"{base}/api/v1/security/login", json={"username": user, "password": password, "provider": "db", "refresh": False})
-    r.raise_for_status()
-    s.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-    s.headers["X-CSRFToken"] = s.get(f"{base}/api/v1/security/csrf_token/").json()["result"]
-    s.headers["Referer"] = base
-    return s
-
-
-def test_provisioning_twice_gives_the_same_result(superset):
-    first, second = superset["first"], superset["second"]
-    assert {k: v for k, v in first.items() if k != "seconds"} == {k: v for k, v in second.items() if k != "seconds"}
-    assert {slug: b["charts"] for slug, b in first["dashboards"].items()} == {b.slug: len(b.charts) for b in DASHBOARDS}
-    assert [b["title"] for b in first["dashboards"].values()] == ["社区治理一张图", "社区安防一张图", "社区服务一张图", "人口概览", "数据质量"]
-    assert first["charts"] == sum(len(b.charts) for b in DASHBOARDS), "a second provisioning added charts"
-    assert first["datasets"] == len(DATASETS)
-    assert first["area_roles"] > 0
-    print(f"\nprovisioning took {superset['provision_seconds']:.1f} s; charts per dashboard:",
-          {b["title"]: b["charts"] for b in first["dashboards"].values()})
-
-
-def _rows_by_community(session: requests.Session, base: str, dataset: str) -> dict[str, int]:
-    datasets = session.get(f"{base}/api/v1/dataset/", params={"q": "(page_size:100)"}).json()["result"]
-    ids = {d["table_name"]: d["id"] for d in datasets}
-    query = {"datasource": {"id": ids[dataset], "type": "table"}, "force": True, "result_format": "json", "result_type": "full",
-             "queries": [{"columns": ["community_code"], "row_limit": 10000,
-                          "metrics": [{"expressionType": "SQL", "sqlExpression": "COUNT(*)", "label": "rows"}]}]}
-    r = session.post(f"{base}/api/v1/chart/data", json=query)
-    assert r.status_code == 200, r.text[:500]
-    return {row["community_code"]: row["rows"] for row in r.json()["result"][0]["data"]}
+def _login(superset, user: str, password: str) -> SupersetClient:
+    return SupersetClient(superset["url"], user, password)
 
 
 def test_a_community_role_sees_only_its_community(superset, warehouse):
@@ -91,9 +56,13 @@ def test_a_community_role_sees_only_its_community(superset, warehouse):
 
     from linli.warehouse import current
 
-    base, community = superset["url"], superset["first"]["community"]
-    admin = _rows_by_community(_api(base, SETTINGS.superset_admin_user, SETTINGS.superset_admin_password), base, RESIDENTS.key)
-    mine = _rows_by_community(_api(base, SETTINGS.superset_community_user, SETTINGS.superset_community_password), base, RESIDENTS.key)
+    community = superset["first"]["community"]
+    with _login(superset, SETTINGS.superset_admin_user, SETTINGS.superset_admin_password) as admin_client, \
+            _login(superset, SETTINGS.superset_community_user, SETTINGS.superset_community_password) as community_client:
+        residents = admin_client.datasets()[RESIDENTS.key]
+        admin, mine = admin_client.counts_by_community(residents), community_client.counts_by_community(residents)
+        # and the quality results, city-wide facts, are not theirs to see
+        visible = set(community_client.datasets())
     con = duckdb.connect(str(current(warehouse).resolve()), read_only=True)
     truth = dict(con.execute("SELECT community_code, count(*) FROM people.resident GROUP BY 1").fetchall())
     con.close()
@@ -102,26 +71,26 @@ def test_a_community_role_sees_only_its_community(superset, warehouse):
     assert mine == {community["code"]: truth[community["code"]]}
     print(f"\nresidents seen: admin {sum(admin.values()):,} rows in {len(admin)} communities; "
           f"{community['name']} role {sum(mine.values()):,} rows")
-    # and the quality results, city-wide facts, are not theirs to see
-    community_session = _api(base, SETTINGS.superset_community_user, SETTINGS.superset_community_password)
-    visible = {d["table_name"] for d in community_session.get(f"{base}/api/v1/dataset/", params={"q": "(page_size:100)"}).json()["result"]}
     assert visible == {d.key for d in DATASETS if d.area}
 
 
+def test_every_area_login_sees_only_its_area_in_every_area_dataset(superset, warehouse):
+    """Row-level security for every street and community of the city, each through a login granted
+    by `linli dashboards grant`, on every dataset an area may see."""
+    from bench.reliability.dashboard_access import area_logins, check
 
-def test_the_community_role_sees_only_its_community_in_every_area_dataset(superset):
-    """Row-level security on every dataset a community can see, not only residents."""
-    base, code = superset["url"], superset["first"]["community"]["code"]
-    admin = _api(base, SETTINGS.superset_admin_user, SETTINGS.superset_admin_password)
-    mine = _api(base, SETTINGS.superset_community_user, SETTINGS.superset_community_password)
-    others_hidden = 0
-    for d in (d for d in DATASETS if d.area):
-        everyone, seen = _rows_by_community(admin, base, d.key), _rows_by_community(mine, base, d.key)
-        assert set(seen) <= {code}, f"{d.key}: the role of {code} sees {sorted(set(seen) - {code})}"
-        assert seen.get(code, 0) == everyone.get(code, 0), f"{d.key}: the role of {code} misses some of its own rows"
-        others_hidden += sum(n for c, n in everyone.items() if c != code)
-    assert others_hidden > 0, "the other communities must have rows for this test to mean anything"
-    print(f"\n{sum(d.area for d in DATASETS)} area datasets: {others_hidden:,} rows of other communities hidden from {code}")
+    users = area_logins(warehouse)
+    granted = server.grant(superset["data"], users, "area-test-pw", settings=SETTINGS)
+    assert set(granted) == set(users)
+    with pytest.raises(server.SupersetError, match="no street or community"):
+        server.grant(superset["data"], {"nowhere": "150699999999"}, "area-test-pw", settings=SETTINGS)
+
+    result = check(superset["url"], users, "area-test-pw", SETTINGS)
+    print(f"\n{result.line()}")
+    assert result.leaks == [] and result.missing == []
+    assert result.streets > 0 and result.communities > 1 and result.answers == len(users) * sum(d.area for d in DATASETS)
+    assert result.rows_hidden > 0, "other areas must have rows for this test to mean anything"
+
 
 def _chromium(base: str, user: str, password: str):
     """Headless Chromium logged in to Superset through its login form."""

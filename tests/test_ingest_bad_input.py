@@ -152,11 +152,11 @@ def test_a_crash_before_the_commit_leaves_nothing_visible_and_a_rerun_heals(city
     calls = {"n": 0}
     real_commit = Ledger.commit
 
-    def crash_on_the_tenth(self, con, row):
+    def crash_on_the_tenth(self, row):
         calls["n"] += 1
         if calls["n"] == 10:
             raise KeyboardInterrupt("simulated crash between writing the files and the commit")
-        return real_commit(self, con, row)
+        return real_commit(self, row)
 
     monkeypatch.setattr(Ledger, "commit", crash_on_the_tenth)
     with pytest.raises(KeyboardInterrupt):

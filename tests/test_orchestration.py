@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import polars as pl
 import psycopg
 import pytest
 
+from linli.net import free_port
 from pipelines.definitions import defs
 from pipelines.defs.automation import new_deliveries
 from pipelines.resources import LakeResource
@@ -119,12 +119,6 @@ def test_runs_are_stored_in_postgresql(city, tmp_path, monkeypatch):
             admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -160,7 +154,7 @@ def _open(browser, url: str, expect: str, seconds: int = 60) -> str:
 
 def test_the_web_ui_shows_the_asset_graph_and_an_assets_checks(tmp_path):
     OUTPUT.mkdir(exist_ok=True)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "LINLI_DATA_DIR": str(tmp_path / "data")}
     shutil.copy(ROOT / "pipelines" / "instance" / "dagster.yaml", tmp_path / "dagster.yaml")
     server = subprocess.Popen([str(Path(sys.executable).parent / "dagster-webserver"), "-w", str(ROOT / "workspace.yaml"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import httpx
 
+from linli.net import free_port
 from linli.warehouse import current
 from pipelines.definitions import defs
 from pipelines.resources import LakeResource
@@ -29,15 +29,9 @@ from tests.test_orchestration import _copy_day
 PAGES_PER_RESOURCE = 15
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(warehouse: Path, state: Path, log: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
     """`linli serve api` for real, its request log (one JSON line per request) going to `log`."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LINLI_API_LOG_LEVEL": "INFO", "LINLI_DATA_DIR": str(state.parent)}
     proc = subprocess.Popen([sys.executable, "-m", "linli.cli", "serve", "api", "--warehouse", str(warehouse), "--state", str(state),
                              "--port", str(port), "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=env)

@@ -17,7 +17,6 @@ import argparse
 import csv
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/city.py
 
 from city import OUT, prepared_city
+from linli.net import free_port
 from linli.warehouse import current
 from serving.api.keys import KeyStore
 from serving.api.resources import SCOPES
@@ -65,12 +65,6 @@ def _bare_p50(con, sql: str, args: list, n: int = 300) -> float:
     return statistics.median(times) * 1000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--residents", type=int, default=200_000)
@@ -89,7 +83,7 @@ def main() -> None:
     bare = {name: _bare_p50(con, sql, params) for name, (_, sql, params) in endpoints.items()}
     con.close()
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LINLI_API_RATE_PER_MINUTE": str(10**9)}
     server = subprocess.Popen([sys.executable, "-m", "linli.cli", "serve", "api", "--warehouse", str(wh), "--state", str(state),
                                "--port", str(port), "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL,

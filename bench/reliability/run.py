@@ -1,11 +1,11 @@
 """The reliability figures at full size.
 
     python bench/reliability/run.py [--residents 20000] [--days 3] [--ingest-trials 20] [--build-trials 20]
-                                    [--fuzz-cases 1000] [--minutes 5] [--tamperings 1000] [--only crash,fuzz,...]
+                                    [--fuzz-cases 1000] [--minutes 5] [--tamperings 1000] [--area-logins 40] [--only crash,fuzz,...]
 
 On the demo-size city (generated, landed and built once, cached under bench/out/cities): SIGKILL
 trials of ingest and of a build, fuzzed deliveries, the privacy scan, everything at once with the
-API under load, audit tampering, and a backup restored into an empty directory. Prints each
+API and Superset under load, audit tampering, random area logins on the dashboards, and a backup restored into an empty directory. Prints each
 figure and writes them all to bench/out/reliability/figures.json.
 """
 
@@ -22,12 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.city import prepared_city  # noqa: E402
-from bench.reliability import audit, concurrency, crash, fuzz  # noqa: E402
+from bench.reliability import audit, concurrency, crash, dashboard_access, fuzz  # noqa: E402
+from bench.reliability.superset_loop import superset_loop  # noqa: E402
 from bench.reliability.checksums import lake_checksums, store_checksums  # noqa: E402
 from linli.warehouse import current  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "reliability"
-PARTS = ("crash", "fuzz", "privacy", "concurrency", "backup")
+PARTS = ("crash", "fuzz", "privacy", "concurrency", "access", "backup")
 
 
 def main() -> None:
@@ -39,6 +40,7 @@ def main() -> None:
     p.add_argument("--fuzz-cases", type=int, default=1000)
     p.add_argument("--minutes", type=float, default=5)
     p.add_argument("--tamperings", type=int, default=1000)
+    p.add_argument("--area-logins", type=int, default=40, help="random street and community logins checked on the dashboards")
     p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts among {PARTS}")
     p.add_argument("--seed", type=int, default=1, help="seed of the kill times and the fuzz cases")
     args = p.parse_args()
@@ -90,15 +92,25 @@ def main() -> None:
         r = run_scan(_clear_names(lake.parent / "city", manifest), targets)
         report("privacy", r.line(), scanned=r.scanned, leaks=len(r.leaks), examples=[str(x) for x in r.leaks[:10]])
     if "concurrency" in parts:
-        r = concurrency.run(deliveries, work / "concurrency", args.minutes * 60, api_clients=8, readers=2, partitions=args.days, log=log)
+        r = concurrency.run(deliveries, work / "concurrency", args.minutes * 60, api_clients=8, readers=2, partitions=args.days, log=log,
+                            extra_loops={"superset": superset_loop(work / "concurrency" / "data")})
+        superset = r.extra["superset"]
         report("concurrency", r.line(), api_requests=r.api.requests, api_failed=r.api.failed, reads=r.readers.requests,
+               superset_queries=superset.requests, superset_failed=superset.failed,
                incomplete_reads=r.incomplete_reads, builds=r.builds.requests, builds_failed=r.builds.failed,
                dagster_runs=r.backfill.requests, dagster_failed=r.backfill.failed, lock_errors=r.lock_errors,
                builds_served=len(r.builds_seen), final_identical=r.final_identical, audit_entries=r.audit_entries,
-               audit_problems=r.audit_problems, errors=(r.api.errors + r.builds.errors + r.backfill.errors + r.readers.errors)[:10])
-        log = work / "concurrency" / "data" / "api" / "audit.jsonl"
-        t = audit.tamper_trials(log, work / "tamper", args.tamperings)
+               audit_problems=r.audit_problems, errors=(r.api.errors + r.builds.errors + r.backfill.errors + r.readers.errors + superset.errors)[:10])
+        audit_log = work / "concurrency" / "data" / "api" / "audit.jsonl"
+        t = audit.tamper_trials(audit_log, work / "tamper", args.tamperings)
         report("audit", t.line(), trials=t.trials, detected=t.detected, by_kind=t.by_kind, missed=t.missed[:10])
+    if "access" in parts:
+        data = work / "dashboards"
+        data.mkdir()
+        (data / "warehouse").symlink_to(wh.resolve(), target_is_directory=True)
+        r = dashboard_access.run(data, args.area_logins, seed=args.seed, log=log)
+        report("dashboard_access", r.line(), logins=r.logins, streets=r.streets, communities=r.communities, answers=r.answers,
+               rows_hidden=r.rows_hidden, leaks=r.leaks[:10], missing=r.missing[:10])
     if "backup" in parts:
         from linli.backup import backup, restore
 

@@ -3,7 +3,6 @@ against whichever build is current, while builds and backfills publish new ones.
 
 from __future__ import annotations
 
-import socket
 import threading
 from pathlib import Path
 from typing import Callable
@@ -11,12 +10,7 @@ from typing import Callable
 import httpx
 
 from bench.reliability.concurrency import Tally
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from linli.net import free_port
 
 
 def superset_loop(data_dir: Path) -> Callable[[threading.Event], Tally]:
@@ -27,36 +21,26 @@ def superset_loop(data_dir: Path) -> Callable[[threading.Event], Tally]:
     def loop(stop: threading.Event) -> Tally:
         from linli.settings import get_settings
         from serving.dashboards import server
+        from serving.dashboards.client import SupersetClient
         from serving.dashboards.definitions import DATASETS
 
         tally, s = Tally(), get_settings()
         server.ensure_installed()
         server.initialise(data_dir)
         server.provision(data_dir)
-        port = _free_port()
+        port = free_port()
         proc = server.start(data_dir, port)
-        base = f"http://127.0.0.1:{port}"
         try:
-            with httpx.Client(base_url=base, timeout=120) as client:
-                login = client.post("/api/v1/security/login", json={"username": s.superset_admin_user, "password": s.superset_admin_password,
-                                                                      "provider": "db", "refresh": False})
-                login.raise_for_status()
-                client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-                client.headers["X-CSRFToken"] = client.get("/api/v1/security/csrf_token/").json()["result"]
-                client.headers["Referer"] = base
-                ids = {d["table_name"]: d["id"] for d in client.get("/api/v1/dataset/", params={"q": "(page_size:100)"}).json()["result"]}
+            with SupersetClient(f"http://127.0.0.1:{port}", s.superset_admin_user, s.superset_admin_password) as client:
+                ids = client.datasets()
                 keys = [d.key for d in DATASETS if d.area]
                 loop.ready.set()
                 i = 0
                 while not stop.is_set():
                     key = keys[i % len(keys)]
                     i += 1
-                    query = {"datasource": {"id": ids[key], "type": "table"}, "force": True, "result_format": "json",
-                             "result_type": "full", "queries": [{"columns": ["community_code"], "row_limit": 10000,
-                                                                 "metrics": [{"expressionType": "SQL", "sqlExpression": "COUNT(*)",
-                                                                              "label": "rows"}]}]}
                     try:
-                        r = client.post("/api/v1/chart/data", json=query)
+                        r = client.rows_by_community(ids[key])
                         if r.status_code != 200 or any(q.get("error") for q in r.json().get("result", [])):
                             tally.fail(f"{key}: {r.status_code} {r.text[:400]}")
                     except httpx.HTTPError as exc:

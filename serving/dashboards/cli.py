@@ -13,6 +13,7 @@ from rich.console import Console
 from linli.settings import get_settings
 
 console = Console()
+dashboards_app = typer.Typer(help="Superset's dashboards: who may see which area.", no_args_is_help=True)
 
 
 def print_logins(url: str, provisioned: dict) -> None:
@@ -50,3 +51,21 @@ def serve_dashboards(
         pass
     finally:
         board.stop()
+
+
+@dashboards_app.command("grant")
+def grant_area(
+    user: Annotated[str, typer.Argument(help="Login name to create or update.")],
+    area: Annotated[str, typer.Option("--area", help="Street (9-digit) or community (12-digit) code the login is bound to.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="LINLI_SUPERSET_GRANT_PASSWORD")],
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory. [default: DATA]")] = None,
+) -> None:
+    """A dashboards login for a street office or community: it sees the area dashboards, its own rows only."""
+    from serving.dashboards.server import SupersetError, grant
+
+    try:
+        granted = grant(data_dir or get_settings().data_dir, {user: area}, password)
+    except SupersetError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"{user} sees {granted[user]} ({area}) on the dashboards")

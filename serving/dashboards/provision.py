@@ -61,7 +61,6 @@ def provision(args: argparse.Namespace) -> dict:
 
     tables = {t.uuid and str(t.uuid): t for t in db.session.query(SqlaTable).all()}
     area_tables = [tables[uid("dataset", ds.key)] for ds in d.DATASETS if ds.area]
-    gamma = sm.find_role("Gamma")
     wanted = set()
     for code, name in areas(Path(args.serving_db)):
         role_name = area_role_name(code, name)
@@ -83,7 +82,7 @@ def provision(args: argparse.Namespace) -> dict:
 
     community = next(((c, n) for c, n in areas(Path(args.serving_db)) if len(c) == 12 and (not args.community or c == args.community)), None)
     if community and args.community_user:
-        ensure_user(sm, args.community_user, args.community_password, community[1], [gamma, sm.find_role(area_role_name(*community))])
+        bind_to_area(sm, args.community_user, args.community_password, community[0])
         db.session.commit()
 
     boards = {b.slug: db.session.query(Dashboard).filter_by(uuid=uid("dashboard", b.slug)).one() for b in DASHBOARDS}
@@ -93,6 +92,14 @@ def provision(args: argparse.Namespace) -> dict:
         "community": {"code": community[0], "name": community[1], "user": args.community_user} if community else None,
         "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def bind_to_area(sm, username: str, password: str, code: str):
+    """A login that sees the area datasets, and of them only the rows of the area `code` (a street or community)."""
+    role = next((r for r in sm.get_all_roles() if r.name.startswith(f"{AREA_ROLE_PREFIX} {code} ")), None)
+    if role is None:
+        raise ValueError(f"no street or community {code!r} in the current build")
+    return ensure_user(sm, username, password, role.name.split(" ", 2)[2], [sm.find_role("Gamma"), role])
 
 
 def ensure_user(sm, username: str, password: str, first_name: str, roles: list):

@@ -121,6 +121,18 @@ def provision(data_dir: Path, warehouse: Path | None = None, settings: Settings 
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+def grant(data_dir: Path, users: dict[str, str], password: str, settings: Settings | None = None) -> dict[str, str]:
+    """Logins bound to one area each ({name: street or community code}); returns {name: area name}."""
+    if not password:
+        raise SupersetError("a password is needed for the new logins")
+    env = {**environment(Path(data_dir).resolve(), settings), "LINLI_SUPERSET_GRANT_PASSWORD": password}
+    args = [str(VENV / "bin" / "python"), "-m", "serving.dashboards.grant", *(f"--user={n}={c}" for n, c in users.items())]
+    run = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
+    if run.returncode != 0:
+        raise SupersetError(f"granting failed: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def start(data_dir: Path, port: int, host: str = "127.0.0.1", settings: Settings | None = None, workers: int = 2) -> subprocess.Popen:
     env = environment(data_dir, settings)
     log = open(home(data_dir) / "superset.log", "ab")
