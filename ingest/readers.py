@@ -15,6 +15,7 @@ from typing import Iterator
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from charset_normalizer import from_bytes
 from python_calamine import CalamineWorkbook
@@ -133,6 +134,15 @@ def _cell(value) -> str | None:
     return str(value).strip()
 
 
+def _text_column(values: list) -> pa.Array:
+    """Cells as text, trimmed, empty as null (as `_cell` makes them): a column of text cells, the
+    usual case, in C-level passes rather than a Python call per cell."""
+    if set(map(type, values)) <= {str}:
+        text = pa.array(list(map(str.strip, values)), pa.string())
+        return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    return pa.array([_cell(v) for v in values], pa.string())
+
+
 def check_xlsx(path: Path) -> None:
     """Refuse a spreadsheet that is no zip, or whose contents would expand without bound."""
     try:
@@ -169,15 +179,17 @@ def read_xlsx(path: Path, known_headers: set[str], fill_down: set[str]) -> tuple
     if header_at is None:
         raise DeliveryError("no header row naming this source's columns in the first 20 rows")
     header = [_cell(v) or f"_col{i}" for i, v in enumerate(rows[header_at])]
-    body = [[_cell(v) for v in r] + [None] * (len(header) - len(r)) for r in rows[header_at + 1:]]
+    body = rows[header_at + 1:]  # cell values as calamine gives them; turned into text column by column below
+    if any(len(r) != len(header) for r in body):
+        body = [r[:len(header)] + [None] * (len(header) - len(r)) for r in body]
     for (r0, c0), (r1, c1) in merged:
         if c0 < len(header) and header[c0] in fill_down and r0 > header_at:
             value = body[r0 - header_at - 1][c0]
             for r in range(r0 + 1, r1 + 1):
                 body[r - header_at - 1][c0] = value
-    while body and (not any(body[-1]) or (body[-1][0] or "").startswith(TOTAL_ROW_MARKERS)):
+    while body and (not any(_cell(v) for v in body[-1]) or (_cell(body[-1][0]) or "").startswith(TOTAL_ROW_MARKERS)):
         body.pop()
-    columns = {h: pa.array([r[i] for r in body], pa.string()) for i, h in enumerate(header)}
+    columns = {h: _text_column([r[i] for r in body]) for i, h in enumerate(header)}
     lines = pa.array(range(header_at + 2, header_at + 2 + len(body)), pa.int64())
     return header, pa.table({"_line": lines, **columns})
 
