@@ -24,10 +24,8 @@ class Delivery:
 
 
 def file_delivery(source: Source, root: Path, path: Path) -> Delivery:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+        digest = hashlib.file_digest(fh, "sha256")
     return Delivery(source, path.relative_to(root).as_posix(), digest.hexdigest(), path.stat().st_size, path=path)
 
 

@@ -19,6 +19,7 @@ import polars as pl
 import psycopg
 import pytest
 
+from ingest.run import ingest_directory
 from linli.net import free_port
 from pipelines.definitions import defs
 from pipelines.defs.automation import new_deliveries
@@ -51,6 +52,13 @@ def test_new_day_in_the_landing_directory_launches_exactly_that_partition(city, 
     _copy_day(city / "deliveries", landing, "2024-05-03")
     requests = new_deliveries(context)
     assert [(r.job_name, r.partition_key) for r in requests] == [("daily_ingest", "2024-05-03")]
+
+    # a new Dagster instance (no cursor) over a lake that already holds some of the files: only the rest is news
+    ingest_directory(landing, lake.lake, only_day="2024-05-01")
+    _copy_day(city / "deliveries", landing, "2024-05-02")
+    fresh = new_deliveries(dg.build_sensor_context(resources={"lake": lake}))
+    assert {(r.job_name, r.partition_key) for r in fresh} == {("daily_ingest", "2024-05-02"), ("daily_ingest", "2024-05-03"),
+                                                              ("registry_ingest", None)}
 
 
 class _Receiver(BaseHTTPRequestHandler):

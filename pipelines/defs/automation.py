@@ -10,6 +10,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from ingest.lake import Lake
+from ingest.ledger import Ledger
 from ingest.run import source_for
 from pipelines.defs.dbt import libraries
 from pipelines.defs.ingest import INGEST_ASSETS
@@ -57,6 +59,11 @@ build_job = dg.define_asset_job(
 )
 
 
+def _in_ledger(lake_root: Path) -> set[str]:
+    lake = Lake(lake_root)
+    return set(Ledger(lake).latest) if lake.ledger_dir.exists() else set()
+
+
 def _days_of(files: list[str]) -> set[str]:
     return {next((p for p in Path(f).parts if len(p) == 10 and p[4] == "-"), "") for f in files} - {""}
 
@@ -64,7 +71,9 @@ def _days_of(files: list[str]) -> set[str]:
 @dg.sensor(jobs=[daily_ingest_job, registry_ingest_job], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def new_deliveries(context: dg.SensorEvaluationContext, lake: LakeResource):
     """New files in the landing directory launch exactly the partitions (days) they belong to."""
-    seen = set(json.loads(context.cursor)) if context.cursor else set()
+    # With no cursor yet (a new Dagster instance over an existing lake: the demo, a restore), the
+    # files the ledger already holds are not news.
+    seen = set(json.loads(context.cursor)) if context.cursor else _in_ledger(lake.lake)
     root = lake.deliveries
     files = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} if root.exists() else set()
     new = sorted(files - seen)
