@@ -189,3 +189,14 @@ def test_two_writers_at_once_land_everything_once(city, tmp_path):
         p.join(120)
         assert p.exitcode == 0
     assert _lake_content(shared) == _lake_content(clean)
+
+
+def test_spreadsheet_cells_become_the_same_text_column_by_column_as_cell_by_cell():
+    from datetime import date, datetime
+
+    from ingest.readers import _cell, _text_column
+
+    text = [" 王伟 ", "", "\u3000150602\u3000", "x\t", "合计", "13812345678"]
+    mixed = [13812345678.0, 1.5, "", None, date(2024, 5, 1), datetime(2024, 5, 1, 8, 30), True, " a "]
+    for column in (text, mixed, []):
+        assert _text_column(column).to_pylist() == [_cell(v) for v in column]
