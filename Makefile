@@ -40,6 +40,7 @@ bench-quality: install
 	$(PY) bench/quality/run.py
 
 bench-api: install
+	bash scripts/ensure-wrk.sh
 	$(PY) bench/api/run.py
 
 bench-models: install
