@@ -1,4 +1,4 @@
-"""Local networking helpers shared by the servers' launchers, the tests and the benches."""
+"""Local networking helpers for the tests and benches that start servers."""
 
 from __future__ import annotations
 
