@@ -21,6 +21,7 @@ from datahub.lite.lite_local import SearchFlavor
 
 from catalog.graph import consumer_node
 from catalog.sink import lite_current
+from linli.sql import sql_text
 
 SEARCHED = ("datasetProperties", "schemaMetadata", "glossaryTermInfo", "dashboardInfo", "dataJobInfo")
 # Text fields of those aspects a search looks in (decoded from the stored JSON).
@@ -42,10 +43,6 @@ def open_lite(catalog_dir: Path) -> Iterator[DuckDBLite]:
         yield lite
     finally:
         lite.close()
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def stored_aspects(lite: DuckDBLite, condition: str) -> list[tuple[str, str, dict]]:
@@ -75,8 +72,8 @@ def search(lite: DuckDBLite, query: str, limit: int = 50) -> list[Hit]:
     text = " || ' ' || ".join(f"coalesce(metadata ->> '{p}', '')" for p in TEXT)
     text += " || ' ' || coalesce(array_to_string(json_extract_string(metadata, '$.fields[*].fieldPath'), ' '), '')"
     text += " || ' ' || coalesce(array_to_string(json_extract_string(metadata, '$.fields[*].description'), ' '), '')"
-    names = ", ".join(_quote(a) for a in SEARCHED)
-    condition = f"aspect_name IN ({names}) AND " + " AND ".join(f"lower({text}) LIKE {_quote('%' + w + '%')}" for w in words)
+    names = ", ".join(sql_text(a) for a in SEARCHED)
+    condition = f"aspect_name IN ({names}) AND " + " AND ".join(f"lower({text}) LIKE {sql_text('%' + w + '%')}" for w in words)
     hits: dict[str, Hit] = {}
     terms = []
     rows = sorted(stored_aspects(lite, condition), key=lambda r: SEARCHED.index(r[1]))
@@ -89,7 +86,7 @@ def search(lite: DuckDBLite, query: str, limit: int = 50) -> list[Hit]:
         hits[urn] = Hit(urn, name, _entity_type(urn), meta.get("description") or meta.get("definition") or "",
                         "columns" if aspect == "schemaMetadata" else aspect)
     for term in terms:  # what the term is linked to, tables first
-        linked = stored_aspects(lite, f"aspect_name IN ('glossaryTerms', 'schemaMetadata') AND CAST(metadata AS VARCHAR) LIKE {_quote('%' + term + '%')}")
+        linked = stored_aspects(lite, f"aspect_name IN ('glossaryTerms', 'schemaMetadata') AND CAST(metadata AS VARCHAR) LIKE {sql_text('%' + term + '%')}")
         for urn, _, _ in linked:
             if urn not in hits:
                 props = dataset_properties(lite, urn)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ingest.rules import FORMATS
+from linli.sql import sql_text
 
 AS_OF = "getvariable('as_of')::DATE"  # the day freshness and volume are judged against (set by the runner)
 
@@ -81,7 +82,7 @@ def format(rel: str, rule: dict) -> Check:
 
 
 def accepted_values(rel: str, rule: dict) -> Check:
-    values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in rule["values"])
+    values = ", ".join(sql_text(str(v)) for v in rule["values"])
     return Check(rel, f"{_q(rule['column'])} IS NOT NULL AND {_q(rule['column'])}::VARCHAR NOT IN ({values})")
 
 

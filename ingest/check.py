@@ -14,6 +14,7 @@ from ingest.delivery import Delivery
 from ingest.lake import Lake, delivery_of
 from ingest.ledger import Ledger
 from ingest.schemas import PII_FACE, Column, Source
+from linli.sql import sql_text
 
 
 def _typed(col: Column, source: Source) -> str:
@@ -132,7 +133,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     record = ", ".join(
         f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.columns if c.pii != PII_FACE
     )
-    quarantine_sql = f"""SELECT '{did}' AS _delivery_id, '{d.name.replace("'", "''")}' AS file, _line AS line, _reasons AS reasons,
+    quarantine_sql = f"""SELECT '{did}' AS _delivery_id, {sql_text(d.name)} AS file, _line AS line, _reasons AS reasons,
         coalesce(_raw, json_object({record})::VARCHAR) AS record
         FROM checked WHERE len(_reasons) > 0 ORDER BY _line"""
     tmp = lake.tmp / did

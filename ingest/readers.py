@@ -20,6 +20,7 @@ import pyarrow.csv as pacsv
 from charset_normalizer import from_bytes
 from python_calamine import CalamineWorkbook
 
+from linli.sql import sql_text
 SAMPLE_BYTES = 1 << 20
 MAX_LINE_BYTES = 1 << 24  # a "line" longer than 16 MiB is no record of any source
 # Encodings community systems really use; the detector's names for them.
@@ -27,12 +28,6 @@ ACCEPTED = {"utf_8": "utf-8", "ascii": "utf-8", "gbk": "gb18030", "gb2312": "gb1
 XLSX_MAX_UNCOMPRESSED = 512 << 20
 XLSX_MAX_RATIO = 200
 TOTAL_ROW_MARKERS = ("合计", "总计", "小计")
-
-
-def sql_text(value: str) -> str:
-    """A SQL string literal. (Python-side query parameters would make DuckDB import pandas, a second
-    of start-up for every ingest process.)"""
-    return "'" + value.replace("'", "''") + "'"
 
 
 class DeliveryError(Exception):
@@ -70,6 +65,8 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> Non
     """
     if encoding in ("utf-8", "utf-8-sig") and not _has_carriage_return(path):
         try:
+            # the path as a literal: a Python-side query parameter would make DuckDB import pandas,
+            # a second of start-up for every ingest process
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE lines AS
                 SELECT NULL::BIGINT AS _line, coalesce(line, '') AS line

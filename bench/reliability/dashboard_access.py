@@ -10,10 +10,11 @@ from pathlib import Path
 
 from linli.net import free_port
 from linli.settings import Settings, get_settings
-from linli.warehouse import connect_current
+from linli.warehouse import current
 from serving.dashboards import server
 from serving.dashboards.client import SupersetClient
 from serving.dashboards.definitions import DATASETS
+from serving.dashboards.provision import areas
 
 
 @dataclass
@@ -34,12 +35,7 @@ class DashboardAccess:
 
 def area_logins(warehouse: Path, n: int | None = None, seed: int = 1) -> dict[str, str]:
     """Login name → area code for `n` random streets and communities of the current build (all when n is None)."""
-    con = connect_current(warehouse)
-    try:
-        codes = [c for (c,) in con.execute("""SELECT DISTINCT street_code FROM place.community
-                                              UNION SELECT community_code FROM place.community ORDER BY 1""").fetchall()]
-    finally:
-        con.close()
+    codes = [code for code, _ in areas(current(warehouse))]  # the areas provisioning made roles for
     if n is not None and n < len(codes):
         codes = sorted(random.Random(seed).sample(codes, n))
     return {f"area-{code}": code for code in codes}

@@ -115,10 +115,7 @@ def provision(data_dir: Path, warehouse: Path | None = None, settings: Settings 
             "--community-user", s.superset_community_user]
     if s.superset_community:
         args += ["--community", s.superset_community]
-    run = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
-    if run.returncode != 0:
-        raise SupersetError(f"provisioning failed:\n{run.stderr[-4000:]}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return _inside_superset(args, env, lambda err: f"provisioning failed:\n{err[-4000:]}")
 
 
 def grant(data_dir: Path, users: dict[str, str], password: str, settings: Settings | None = None) -> dict[str, str]:
@@ -127,9 +124,16 @@ def grant(data_dir: Path, users: dict[str, str], password: str, settings: Settin
         raise SupersetError("a password is needed for the new logins")
     env = {**environment(Path(data_dir).resolve(), settings), "LINLI_SUPERSET_GRANT_PASSWORD": password}
     args = [str(VENV / "bin" / "python"), "-m", "serving.dashboards.grant", *(f"--user={n}={c}" for n, c in users.items())]
+    # the reason is the last line: Superset's own start-up logging comes before it
+    return _inside_superset(args, env, lambda err: f"granting failed: {err.strip().splitlines()[-1] if err.strip() else 'no reason given'}")
+
+
+def _inside_superset(args: list[str], env: dict[str, str], failure) -> dict:
+    """Run one of Linli's modules with Superset's Python and return the JSON line it prints last;
+    `failure` turns its stderr into the error's message."""
     run = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
     if run.returncode != 0:
-        raise SupersetError(f"granting failed: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode}")
+        raise SupersetError(failure(run.stderr))
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
