@@ -56,22 +56,26 @@ def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, columns:
            since: str | None = None, until: str | None = None, kind: str | None = None, fields: list[str] | None = None,
            sort: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
     """A page of the resource's rows within the caller's area; `columns` from `table_columns`."""
-    if r.area is None:  # city-wide facts: only for a key bound to the whole city
+    if r.area is None:  # city-wide facts: only for a key bound to the whole city, and not by area
         if len(who.area) > CITY_AREA_LENGTH:
             raise OutsideArea(f"{r.path} covers the whole city; this key is bound to {who.area}")
-        where, args = ["true"], []
-    else:
-        where, args = [f'starts_with("{r.area}", ?)'], [who.area]  # the key's area: always
-    if area and r.area is None:
-        raise BadRequest(f"{r.path} cannot be filtered by area")
+        if area:
+            raise BadRequest(f"{r.path} cannot be filtered by area")
+    bound, where, args = who.area, [], []  # the key's area: always part of the WHERE clause
     if area:
         if not area.isdigit():
             raise BadRequest("area must be a division code (banner, street or community) or a grid code")
         column = "grid_code" if len(area) == 15 else r.area
         if column not in columns:
             raise BadRequest(f"{r.path} cannot be filtered by grid")
-        where.append(f'starts_with("{column}", ?)')
-        args.append(area)
+        if column == r.area and area.startswith(bound):
+            bound = area  # inside the key's area: one prefix test says both
+        else:
+            where.append(f'starts_with("{column}", ?)')
+            args.append(area)
+    if r.area is not None:
+        where.insert(0, f'starts_with("{r.area}", ?)')
+        args.insert(0, bound)
     for value, op in ((since, ">="), (until, "<")):
         if value:
             if not r.time:
@@ -104,7 +108,7 @@ def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, columns:
     direction = "DESC" if descending else "ASC"
     select_list = ", ".join(f'"{c}"' for c in selected)
     order_by = ", ".join(f'"{c}" {direction}' for c in order)
-    sql = f"SELECT {select_list} FROM {r.table} WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT {limit + 1}"
+    sql = f"SELECT {select_list} FROM {r.table} WHERE {' AND '.join(where) or 'true'} ORDER BY {order_by} LIMIT {limit + 1}"
     rows = con.execute(sql, args).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
