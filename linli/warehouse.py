@@ -12,6 +12,7 @@ current build, so a new day rebuilds only that day's partitions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
+REFERENCE = Path(__file__).resolve().parent / "reference"  # seeded too (dbt_project.yml seed-paths)
 KEEP_BUILDS = 3
 
 
@@ -45,8 +47,15 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     dbt runs in a process of its own, so none of its connections outlive the build.
     """
     warehouse = Path(warehouse).resolve()
-    target = new_build(warehouse, datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f"), full_refresh)
-    env = {**os.environ, "LINLI_LAKE": str(Path(lake).resolve()), "LINLI_WAREHOUSE": str(target)}
+    lake = Path(lake).resolve()
+    started, digest = datetime.now(timezone.utc), f"{project_digest()} {lake}"
+    whole = select is None
+    if whole and not full_refresh and current(warehouse).exists():
+        changed = changed_sources(current(warehouse).resolve(), digest)
+        if changed:  # nothing else can differ from the current build: build below these sources only
+            select = " ".join(f"source:raw.{name}+" for name in changed)
+    target = new_build(warehouse, started.strftime("%Y%m%dT%H%M%S%f"), full_refresh)
+    env = {**os.environ, "LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": str(target)}
     args = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
             "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs")]
     if full_refresh:
@@ -60,10 +69,54 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
         target.unlink(missing_ok=True)
         tail = "\n".join(run.stdout.splitlines()[-15:])
         raise BuildError(f"dbt build failed: {failures[:10]}\n{tail}")
+    if whole:
+        record_built_from(target, started, digest)
     target = publish(warehouse, target)
     kinds = [r["unique_id"].split(".")[0] for r in results["results"]]
     return {"build": str(target), "nodes": len(kinds), "models": kinds.count("model"), "tests": kinds.count("test"),
-            "seconds": round(results.get("elapsed_time", 0), 1)}
+            "seconds": round(results.get("elapsed_time", 0), 1), "selected": select}
+
+
+def project_digest() -> str:
+    """SHA-256 of the dbt project's files (models, macros, seeds, configuration) and the reference seeds."""
+    digest = hashlib.sha256()
+    files = [f for f in PROJECT.rglob("*") if f.is_file() and f.relative_to(PROJECT).parts[0] not in ("target", "logs", "dbt_packages")]
+    for f in sorted(files + [f for f in REFERENCE.rglob("*") if f.is_file()]):
+        digest.update(str(f.relative_to(PROJECT.parent)).encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()
+
+
+def record_built_from(build_file: Path, started: datetime, digest: str) -> None:
+    """Keep in a whole build what it was built from: the deliveries committed before it started
+    (later ones it may or may not have seen), and the project's digest with the lake's path."""
+    con = duckdb.connect(str(build_file))
+    try:
+        con.execute("""CREATE OR REPLACE TABLE main.built_deliveries AS
+            SELECT delivery_id, source FROM staging.stg_lake__current_deliveries WHERE landed_at < ?""", [started])
+        con.execute("CREATE OR REPLACE TABLE main.built_project AS SELECT ? AS digest", [digest])
+    finally:
+        con.close()
+
+
+def changed_sources(build_file: Path, digest: str) -> list[str] | None:
+    """The sources whose current deliveries differ from those the build was built from; None when
+    that cannot be told (no record, other project files, another lake): then everything is built."""
+    try:
+        con = duckdb.connect(str(build_file), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        if con.execute("SELECT digest FROM main.built_project").fetchone()[0] != digest:
+            return None
+        return [s for (s,) in con.execute("""SELECT DISTINCT source FROM (
+            (SELECT delivery_id, source FROM staging.stg_lake__current_deliveries EXCEPT SELECT delivery_id, source FROM main.built_deliveries)
+            UNION ALL
+            (SELECT delivery_id, source FROM main.built_deliveries EXCEPT SELECT delivery_id, source FROM staging.stg_lake__current_deliveries))
+            ORDER BY 1""").fetchall()]
+    except duckdb.Error:  # a build from before the record existed
+        return None
+    finally:
+        con.close()
 
 
 def new_build(warehouse: Path, name: str, full_refresh: bool = False) -> Path:
@@ -78,7 +131,29 @@ def new_build(warehouse: Path, name: str, full_refresh: bool = False) -> Path:
     live = current(warehouse)
     if live.exists() and not full_refresh:
         shutil.copyfile(live.resolve(), target)
+        _repoint_views(target, live.resolve().stem)
     return target
+
+
+def _repoint_views(copy: Path, original: str) -> None:
+    """A DuckDB file's catalog is named after the file, and dbt's views name their catalog: point
+    the views of a copy at the copy, so those a build does not re-create still resolve."""
+    con = duckdb.connect(str(copy))
+    try:
+        pending = [sql.replace(f'"{original}".', f'"{copy.stem}".').replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
+                   for (sql,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()]
+        while pending:  # a view is bound when created: those over other views wait for them
+            failed = []
+            for sql in pending:
+                try:
+                    con.execute(sql)
+                except duckdb.Error:
+                    failed.append(sql)
+            if len(failed) == len(pending):  # over files no longer there (another lake): dbt re-creates what it runs
+                break
+            pending = failed
+    finally:
+        con.close()
 
 
 def _written(p: Path) -> float:

@@ -1,9 +1,130 @@
+{% macro current_deliveries(ledger) -%}
+{#- The ledger's deliveries whose rows count: landed, and not superseded by a later delivery of the same file. -#}
+select delivery_id, source, file, checksum, rows_read, rows_landed, rows_quarantined, finished_at as landed_at
+from {{ ledger }}
+where status = 'landed'
+  and delivery_id not in (select supersedes from {{ ledger }} where supersedes is not null)
+{%- endmacro %}
+
+
 {% macro new_event_days(column='event_date') -%}
-{#- In an incremental run, only the days that deliveries not yet built carry are rebuilt: a new
-    day, or a day a corrected re-delivery replaced. Rows keep their _delivery_id for this. -#}
+{#- In an incremental run, only the days this build rebuilds (see `record_rebuilt_days`): a new
+    day, or a day a corrected re-delivery replaced. The days go in as constants, so the staging
+    views read those days' partitions of the lake and nothing else. -#}
 {%- if is_incremental() -%}
-where {{ column }} in (
-    select distinct {{ column }} from source
-    where _delivery_id not in (select distinct _delivery_id from {{ this }}))
+where {{ column }} in ({{ rebuilt_day_list() }})
 {%- endif -%}
+{%- endmacro %}
+
+
+{% macro rebuilt_days_relation() -%}
+{#- Spark has no databases above its schemas: none is given there. -#}
+{{ return(api.Relation.create(database=target.database if target.database is defined else none, schema=target.schema,
+                              identifier='rebuilt_days')) }}
+{%- endmacro %}
+
+
+{% macro rebuilt_day_list() -%}
+{#- The rebuilt days as date literals (a null when there are none: `in (null)` holds for no row). -#}
+{%- if execute -%}
+  {%- set days = run_query('select distinct cast(event_date as string) as d from ' ~ rebuilt_days_relation() ~ ' order by d').columns[0].values() -%}
+  {%- for day in days %}cast('{{ day }}' as date){{ ', ' if not loop.last }}{% endfor -%}
+  {%- if not days %}cast(null as date){% endif -%}
+{%- else -%}
+cast(null as date)
+{%- endif -%}
+{%- endmacro %}
+
+
+{% macro record_rebuilt_days() -%}
+{#- On-run-start, before any node: the table `rebuilt_days` of the days this build rebuilds in the
+    incremental event marts — those of deliveries the marts do not hold yet (a new day, a corrected
+    re-delivery) and of deliveries they hold that are no longer current (superseded). Before a
+    first or full build the marts hold nothing: every day. Models and tests read it alike. -#}
+{%- if execute -%}
+  {%- set marts = incremental_marts() -%}
+  {%- set sources = [] -%}
+  {%- for node, mart_sources in marts %}{% for s in mart_sources if s not in sources %}{% do sources.append(s) %}{% endfor %}{% endfor -%}
+  {%- set days -%}
+    with current_deliveries as (
+        {{ current_deliveries(source('raw', 'ledger')) }}
+    ),
+    built as (
+        {{ built_deliveries(marts) }}
+    ),
+    changed as (
+        select delivery_id from current_deliveries where delivery_id not in (select delivery_id from built)
+        union
+        select delivery_id from built where delivery_id not in (select delivery_id from current_deliveries)
+    ),
+    files as (
+        {{ lake_event_files(sources) }}
+    )
+    select distinct event_date from files where delivery_id in (select delivery_id from changed)
+  {%- endset -%}
+  {%- do adapter.create_schema(rebuilt_days_relation()) -%}
+  {%- do run_query('drop table if exists ' ~ rebuilt_days_relation()) -%}
+  {%- do run_query('create table ' ~ rebuilt_days_relation() ~ ' as ' ~ days) -%}
+{%- endif -%}
+{{ return('') }}
+{%- endmacro %}
+
+
+{% macro incremental_marts() -%}
+{#- Every model built incrementally by day, with the raw event sources its staging models read:
+    [(node, [source nodes])]. Read off the graph, so a new incremental mart needs no list kept here. -#}
+{%- set marts = [] -%}
+{%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.materialized == 'incremental' -%}
+  {%- set sources = [] -%}
+  {%- for up in node.depends_on.nodes if up in graph.nodes -%}
+    {%- for s in graph.nodes[up].depends_on.nodes if s in graph.sources and graph.sources[s].meta.get('event_time') -%}
+      {%- do sources.append(graph.sources[s]) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {%- do marts.append((node, sources)) -%}
+{%- endfor -%}
+{{ return(marts) }}
+{%- endmacro %}
+
+
+{% macro built_deliveries(marts) -%}
+{#- The deliveries the incremental marts already hold (none before a first or full build). -#}
+{%- set parts = [] -%}
+{%- for node, sources in marts -%}
+  {%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
+  {%- if relation is not none and not flags.FULL_REFRESH -%}
+    {%- do parts.append('select distinct _delivery_id as delivery_id from ' ~ relation) -%}
+  {%- endif -%}
+{%- endfor -%}
+{%- if parts -%}
+{{ parts | join('\nunion\n') }}
+{%- else -%}
+select cast(null as string) as delivery_id where 1 = 0
+{%- endif -%}
+{%- endmacro %}
+
+
+{% macro lake_event_files(sources) -%}
+{#- (delivery_id, event_date) of every raw file of these event sources. -#}
+{{ return(adapter.dispatch('lake_event_files', 'linli')(sources)) }}
+{%- endmacro %}
+
+{% macro default__lake_event_files(sources) -%}
+{%- for s in sources %}
+select distinct _delivery_id as delivery_id, event_date from {{ source(s.source_name, s.name) }}
+{{ 'union' if not loop.last }}
+{%- endfor %}
+{%- if not sources %}select cast(null as string) as delivery_id, cast(null as date) as event_date where 1 = 0{% endif -%}
+{%- endmacro %}
+
+{% macro duckdb__lake_event_files(sources) -%}
+{#- From the files' paths alone (…/event_date=<day>/<delivery>_<n>.parquet): no file is opened. -#}
+{%- for s in sources %}
+{%- set files = s.config.external_location.split("'")[1].replace('/**/*.parquet', '/event_date=*/*.parquet') %}
+select split_part(parse_filename(file, true), '_', 1) as delivery_id,
+       cast(regexp_extract(file, 'event_date=([0-9-]+)', 1) as date) as event_date
+from glob('{{ files }}')
+{{ 'union all' if not loop.last }}
+{%- endfor %}
+{%- if not sources %}select cast(null as string) as delivery_id, cast(null as date) as event_date where 1 = 0{% endif -%}
 {%- endmacro %}
