@@ -7,7 +7,8 @@
 Readers (the API, dashboards) open `current.duckdb` read-only and keep the build they opened
 until they reopen: a build in progress is a file no reader knows, so nobody ever sees half of
 one, and nobody holds a lock a build needs. Incremental models start from a copy of the
-current build, so a new day rebuilds only that day's partitions.
+current build, so a new day rebuilds only that day's partitions; a whole build records the
+deliveries it was built from, so the next one builds only below the sources that changed.
 """
 
 from __future__ import annotations
@@ -50,11 +51,11 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     lake = Path(lake).resolve()
     started, digest = datetime.now(timezone.utc), f"{project_digest()} {lake}"
     whole = select is None
-    if whole and not full_refresh and current(warehouse).exists():
-        changed = changed_sources(current(warehouse).resolve(), digest)
-        if changed:  # nothing else can differ from the current build: build below these sources only
-            select = " ".join(f"source:raw.{name}+" for name in changed)
     target = new_build(warehouse, started.strftime("%Y%m%dT%H%M%S%f"), full_refresh)
+    if whole and target.exists():  # a copy of the current build: judged by what that one was built from
+        changed = changed_sources(target, digest)
+        if changed:  # nothing else can differ from the copy: build below these sources only
+            select = " ".join(f"source:raw.{name}+" for name in changed)
     env = {**os.environ, "LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": str(target)}
     args = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
             "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs")]
@@ -99,8 +100,9 @@ def record_built_from(build_file: Path, started: datetime, digest: str) -> None:
 
 
 def changed_sources(build_file: Path, digest: str) -> list[str] | None:
-    """The sources whose current deliveries differ from those the build was built from; None when
-    that cannot be told (no record, other project files, another lake): then everything is built."""
+    """The sources whose current deliveries differ from those the build (or the one it is a copy
+    of) was built from; None when that cannot be told (no record, other project files, another
+    lake): then everything is built."""
     try:
         con = duckdb.connect(str(build_file), read_only=True)
     except duckdb.Error:
