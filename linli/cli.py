@@ -176,6 +176,8 @@ def build(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1)
     console.print(f"built {result['models']} models, {result['tests']} tests passed: {result['build']}")
+    if result["selected"] and not select:  # chosen by the build: what the new deliveries reach
+        console.print(f"only below the sources with new deliveries: {result['selected']}")
 
 
 @app.command("backup")
