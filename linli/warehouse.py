@@ -92,9 +92,10 @@ def record_built_from(build_file: Path, started: datetime, digest: str) -> None:
     (later ones it may or may not have seen), and the project's digest with the lake's path."""
     con = duckdb.connect(str(build_file))
     try:
-        con.execute("""CREATE OR REPLACE TABLE main.built_deliveries AS
+        con.execute("CREATE SCHEMA IF NOT EXISTS build")  # the build's own bookkeeping (dbt's hook writes build.rebuilt_days)
+        con.execute("""CREATE OR REPLACE TABLE build.built_deliveries AS
             SELECT delivery_id, source FROM staging.stg_lake__current_deliveries WHERE landed_at < ?""", [started])
-        con.execute("CREATE OR REPLACE TABLE main.built_project AS SELECT ? AS digest", [digest])
+        con.execute("CREATE OR REPLACE TABLE build.built_project AS SELECT ? AS digest", [digest])
     finally:
         con.close()
 
@@ -108,12 +109,12 @@ def changed_sources(build_file: Path, digest: str) -> list[str] | None:
     except duckdb.Error:
         return None
     try:
-        if con.execute("SELECT digest FROM main.built_project").fetchone()[0] != digest:
+        if con.execute("SELECT digest FROM build.built_project").fetchone()[0] != digest:
             return None
         return [s for (s,) in con.execute("""SELECT DISTINCT source FROM (
-            (SELECT delivery_id, source FROM staging.stg_lake__current_deliveries EXCEPT SELECT delivery_id, source FROM main.built_deliveries)
+            (SELECT delivery_id, source FROM staging.stg_lake__current_deliveries EXCEPT SELECT delivery_id, source FROM build.built_deliveries)
             UNION ALL
-            (SELECT delivery_id, source FROM main.built_deliveries EXCEPT SELECT delivery_id, source FROM staging.stg_lake__current_deliveries))
+            (SELECT delivery_id, source FROM build.built_deliveries EXCEPT SELECT delivery_id, source FROM staging.stg_lake__current_deliveries))
             ORDER BY 1""").fetchall()]
     except duckdb.Error:  # a build from before the record existed
         return None

@@ -95,7 +95,7 @@ def _fingerprint(path) -> dict[str, str]:
     con = duckdb.connect(str(path), read_only=True)
     out = {}
     tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
-        WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('main', 'reference')""").fetchall()
+        WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('build', 'reference')""").fetchall()
     for schema, table in tables:
         columns = con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
                               [schema, table]).fetchall()
@@ -145,7 +145,7 @@ def test_a_new_day_rebuilds_only_that_day(city, tmp_path):
     assert "source:raw.door_access+" in result["selected"] and "source:raw.registry+" not in result["selected"]
     after = _query(wh, by_day)
     assert len(after) == len(before) + 1 and after[: len(before)] == before
-    assert _query(wh, "SELECT event_date::VARCHAR FROM main.rebuilt_days") == [("2024-05-03",)]
+    assert _query(wh, "SELECT event_date::VARCHAR FROM build.rebuilt_days") == [("2024-05-03",)]
     # The incremental result is the full rebuild's, row for row.
     full = tmp_path / "full"
     build(lake, full, full_refresh=True)
@@ -158,7 +158,7 @@ def test_a_new_day_rebuilds_only_that_day(city, tmp_path):
     corrected.write_bytes(b"".join(first.read_bytes().splitlines(keepends=True)[:-20]))
     ingest_directory(tmp_path / "corrected", lake)
     assert build(lake, wh)["selected"] == "source:raw.door_access+"
-    rebuilt = {d for (d,) in _query(wh, "SELECT event_date::VARCHAR FROM main.rebuilt_days")}
+    rebuilt = {d for (d,) in _query(wh, "SELECT event_date::VARCHAR FROM build.rebuilt_days")}
     assert "2024-05-01" in rebuilt and "2024-05-03" not in rebuilt  # the file's days, not the newest
     assert 0 < after[0][1] - _query(wh, by_day)[0][1] <= 20
     build(lake, full, full_refresh=True)

@@ -18,8 +18,9 @@ where {{ column }} in ({{ rebuilt_day_list() }})
 
 
 {% macro rebuilt_days_relation() -%}
-{#- Spark has no databases above its schemas: none is given there. -#}
-{{ return(api.Relation.create(database=target.database if target.database is defined else none, schema=target.schema,
+{#- In `build`, the schema of the build's own bookkeeping, beside the libraries. Spark has no
+    databases above its schemas: none is given there. -#}
+{{ return(api.Relation.create(database=target.database if target.database is defined else none, schema='build',
                               identifier='rebuilt_days')) }}
 {%- endmacro %}
 
@@ -37,7 +38,7 @@ cast(null as date)
 
 
 {% macro record_rebuilt_days() -%}
-{#- On-run-start, before any node: the table `rebuilt_days` of the days this build rebuilds in the
+{#- On-run-start, before any node: the table `build.rebuilt_days` of the days this build rebuilds in the
     incremental event marts — those of deliveries the marts do not hold yet (a new day, a corrected
     re-delivery) and of deliveries they hold that are no longer current (superseded). Before a
     first or full build the marts hold nothing: every day. Models and tests read it alike. -#}
