@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -134,17 +135,22 @@ def new_build(warehouse: Path, name: str, full_refresh: bool = False) -> Path:
     live = current(warehouse)
     if live.exists() and not full_refresh:
         shutil.copyfile(live.resolve(), target)
-        _repoint_views(target, live.resolve().stem)
+        _repoint_views(target)
     return target
 
 
-def _repoint_views(copy: Path, original: str) -> None:
+def _repoint_views(copy: Path) -> None:
     """A DuckDB file's catalog is named after the file, and dbt's views name their catalog: point
     the views of a copy at the copy, so those a build does not re-create still resolve."""
     con = duckdb.connect(str(copy))
     try:
-        pending = [sql.replace(f'"{original}".', f'"{copy.stem}".').replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
-                   for (sql,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()]
+        views = [sql for (sql,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()]
+        # the catalog they name: that of the file they were made in (usually, not always, the current build's)
+        named = {c for sql in views for c in re.findall(r'"([^"]+)"\."[^"]+"\.', sql)} - {copy.stem}
+        if len(named) != 1:
+            return
+        original = named.pop()
+        pending = [sql.replace(f'"{original}".', f'"{copy.stem}".').replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1) for sql in views]
         while pending:  # a view is bound when created: those over other views wait for them
             failed = []
             for sql in pending:

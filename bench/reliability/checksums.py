@@ -63,11 +63,13 @@ def _comparable(con: duckdb.DuckDBPyConnection, relation: str) -> str:
 
 
 def store_checksums(database: Path) -> dict[str, tuple[int, int]]:
-    """Every table of a serving-store DuckDB file: schema.table → (rows, hash sum)."""
+    """Every table of a serving-store DuckDB file: schema.table → (rows, hash sum). Not the build's
+    bookkeeping (schema `build`: which days it rebuilt, what it was built from), which is about
+    how the build was made rather than what it holds."""
     con = duckdb.connect(str(database), read_only=True)
     try:
         tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
-            WHERE table_type = 'BASE TABLE' ORDER BY 1, 2""").fetchall()
+            WHERE table_type = 'BASE TABLE' AND table_schema <> 'build' ORDER BY 1, 2""").fetchall()
         return {f"{s}.{t}": _sum_hash(con, f'"{s}"."{t}"', _comparable(con, f'"{s}"."{t}"')) for s, t in tables}
     finally:
         con.close()

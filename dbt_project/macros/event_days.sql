@@ -42,7 +42,7 @@ cast(null as date)
     incremental event marts — those of deliveries the marts do not hold yet (a new day, a corrected
     re-delivery) and of deliveries they hold that are no longer current (superseded). Before a
     first or full build the marts hold nothing: every day. Models and tests read it alike. -#}
-{%- if execute -%}
+{%- if execute and flags.WHICH in ('build', 'run') and builds_models() -%}
   {%- set marts = incremental_marts() -%}
   {%- set sources = [] -%}
   {%- for node, mart_sources in marts %}{% for s in mart_sources if s not in sources %}{% do sources.append(s) %}{% endfor %}{% endfor -%}
@@ -68,6 +68,13 @@ cast(null as date)
   {%- do run_query('create table ' ~ rebuilt_days_relation() ~ ' as ' ~ days) -%}
 {%- endif -%}
 {{ return('') }}
+{%- endmacro %}
+
+
+{% macro builds_models() -%}
+{#- Whether this run builds a model (a seeds-only build needs no lake, and records nothing). -#}
+{%- for uid in selected_resources if uid.startswith('model.') -%}{{ return(true) }}{%- endfor -%}
+{{ return(false) }}
 {%- endmacro %}
 
 

@@ -1,9 +1,10 @@
 {% macro get_where_subquery(relation) -%}
-{#- dbt's own, plus one rule: outside a full refresh, a test of an incremental event mart or of an
-    event staging view looks at the days this build rebuilt (`record_rebuilt_days`), not at every
-    day again. Days not rebuilt were tested by the build that built them. -#}
+{#- dbt's own, plus one rule: in a `dbt build` other than a full refresh, a test of an incremental
+    event mart or of an event staging view looks at the days this build rebuilt
+    (`record_rebuilt_days`), not at every day again. Days not rebuilt were tested by the build that
+    built them; a `dbt test` on its own tests every day. -#}
 {%- set where = config.get('where', '') -%}
-{%- if execute and not flags.FULL_REFRESH and tests_rebuilt_days_only() -%}
+{%- if execute and flags.WHICH == 'build' and not flags.FULL_REFRESH and builds_models() and tests_rebuilt_days_only() -%}
   {%- set by_day = 'event_date in (' ~ rebuilt_day_list() ~ ')' -%}
   {%- set where = '(' ~ where ~ ') and ' ~ by_day if where else by_day -%}
 {%- endif -%}
