@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from bench.reliability.checksums import store_checksums
 from ingest.pseudonymise import hmac_hex
 from ingest.run import ingest_directory
 from linli.warehouse import build, connect_current, current
@@ -89,22 +90,6 @@ def test_no_clear_identifier_in_the_serving_store(city, manifest, warehouse):
     assert not hits, hits[:5]
 
 
-def _fingerprint(path) -> dict[str, str]:
-    """An order-independent checksum of every table of the libraries (doubles to 6 places: sums
-    of floating-point values depend on the order they were added in)."""
-    con = duckdb.connect(str(path), read_only=True)
-    out = {}
-    tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
-        WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('build', 'reference')""").fetchall()
-    for schema, table in tables:
-        columns = con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-                              [schema, table]).fetchall()
-        row = ", ".join(f'round("{c}", 6)' if t in ("DOUBLE", "FLOAT") else f'"{c}"' for c, t in columns)
-        out[f"{schema}.{table}"] = repr(con.execute(f'SELECT count(*), sum(hash(({row}))) FROM "{schema}"."{table}"').fetchone())
-    con.close()
-    return out
-
-
 def _deliveries_until(src, dst, last_day: str):
     """A copy of the deliveries without the feeds and work orders of days after `last_day`."""
     for p in src.rglob("*"):
@@ -149,7 +134,7 @@ def test_a_new_day_rebuilds_only_that_day(city, tmp_path):
     # The incremental result is the full rebuild's, row for row.
     full = tmp_path / "full"
     build(lake, full, full_refresh=True)
-    assert _fingerprint(current(wh).resolve()) == _fingerprint(current(full).resolve())
+    assert store_checksums(current(wh).resolve()) == store_checksums(current(full).resolve())
 
     # A corrected re-delivery of a past day's file (its last 20 events withdrawn) rebuilds that day only.
     first = sorted((city / "deliveries" / "feeds" / "door_access" / "2024-05-01").glob("*.jsonl"))[0]
@@ -162,7 +147,7 @@ def test_a_new_day_rebuilds_only_that_day(city, tmp_path):
     assert "2024-05-01" in rebuilt and "2024-05-03" not in rebuilt  # the file's days, not the newest
     assert 0 < after[0][1] - _query(wh, by_day)[0][1] <= 20
     build(lake, full, full_refresh=True)
-    assert _fingerprint(current(wh).resolve()) == _fingerprint(current(full).resolve())
+    assert store_checksums(current(wh).resolve()) == store_checksums(current(full).resolve())
 
 
 def _read_loop(warehouse, stop_at, out):

@@ -68,8 +68,9 @@ def _endpoints(con) -> dict[str, tuple[str, str, list]]:
     }
 
 
-def _bare_p50(con, sql: str, args: list, n: int = 300, mean_wait: float = 0.0, stop: float = float("inf")) -> float:
-    """p50 ms of the query, back to back or after random waits of `mean_wait` s on average."""
+def _bare_p50(con, sql: str, args: list, n: float = 300, mean_wait: float = 0.0, stop: float = float("inf")) -> float:
+    """p50 ms of `n` runs of the query (or as many as fit before `stop`), back to back or after
+    random waits of `mean_wait` s on average."""
     times = []
     while len(times) < n and time.monotonic() < stop:
         if mean_wait:
@@ -84,7 +85,7 @@ def _bare_paced(con, endpoints: dict, arrivals: dict[str, float], seconds: float
     """Every endpoint's bare query at once, each at its arrival rate (queries a second)."""
     stop = time.monotonic() + seconds
     with ThreadPoolExecutor(len(endpoints)) as pool:
-        futures = {name: pool.submit(_bare_p50, con.cursor(), sql, params, 10**9, 1 / arrivals[name], stop)
+        futures = {name: pool.submit(_bare_p50, con.cursor(), sql, params, float("inf"), 1 / arrivals[name], stop)
                    for name, (_, sql, params) in endpoints.items()}
     return {name: f.result() for name, f in futures.items()}
 

@@ -114,6 +114,9 @@ select cast(null as string) as delivery_id where 1 = 0
 
 {% macro lake_event_files(sources) -%}
 {#- (delivery_id, event_date) of every raw file of these event sources. -#}
+{%- if not sources -%}
+{{ return('select cast(null as string) as delivery_id, cast(null as date) as event_date where 1 = 0') }}
+{%- endif -%}
 {{ return(adapter.dispatch('lake_event_files', 'linli')(sources)) }}
 {%- endmacro %}
 
@@ -122,7 +125,6 @@ select cast(null as string) as delivery_id where 1 = 0
 select distinct _delivery_id as delivery_id, event_date from {{ source(s.source_name, s.name) }}
 {{ 'union' if not loop.last }}
 {%- endfor %}
-{%- if not sources %}select cast(null as string) as delivery_id, cast(null as date) as event_date where 1 = 0{% endif -%}
 {%- endmacro %}
 
 {% macro duckdb__lake_event_files(sources) -%}
@@ -134,5 +136,4 @@ select split_part(parse_filename(file, true), '_', 1) as delivery_id,
 from glob('{{ files }}')
 {{ 'union all' if not loop.last }}
 {%- endfor %}
-{%- if not sources %}select cast(null as string) as delivery_id, cast(null as date) as event_date where 1 = 0{% endif -%}
 {%- endmacro %}
