@@ -45,6 +45,10 @@ class KeyStore:
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db.execute("""CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL,
             scopes TEXT NOT NULL, area TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)""")
+        # Principals already looked up, valid while no connection has changed the store since
+        # (`linli keys revoke` in another process included): one pragma instead of a query a request.
+        self._known: dict[tuple[str, str | None], Principal] = {}
+        self._version = None
 
     def create(self, name: str, scopes: list[str], area: str) -> str:
         wanted = {s if ":" in s else f"{s}:read" for s in scopes}
@@ -66,14 +70,22 @@ class KeyStore:
         if not self.db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                                (datetime.now(timezone.utc).isoformat(), key_id)).rowcount:
             raise KeyRefused(f"no active key {key_id!r}")
+        self._known = {}  # this connection's own writes leave its data_version as it was
 
     def principal(self, key_id: str, secret: str | None = None) -> Principal | None:
         """The key's principal if it is active (and, given a secret, the secret matches)."""
+        version = self.db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version or len(self._known) > 10_000:
+            self._known, self._version = {}, version
+        known = self._known.get((key_id, secret))
+        if known is not None:
+            return known
         row = self.db.execute("SELECT name, secret_sha256, scopes, area FROM api_keys WHERE id = ? AND revoked_at IS NULL",
                               (key_id,)).fetchone()
         if row is None or (secret is not None and not hmac.compare_digest(row[1], _digest(secret))):
             return None
-        return Principal(key_id, row[0], frozenset(row[2].split()), row[3])
+        self._known[(key_id, secret)] = who = Principal(key_id, row[0], frozenset(row[2].split()), row[3])
+        return who
 
     def authenticate(self, token: str) -> Principal | None:
         parts = token.split("_", 2)
