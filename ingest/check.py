@@ -98,38 +98,43 @@ def _per_value(con, source: Source) -> tuple[list[str], list[str]]:
 
 def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> dict:
     source = d.source
-    typed = ", ".join(f'{_typed(c, source)} AS "t_{c.name}"' for c in source.columns if _converted(c))
+    typed = [f'{_typed(c, source)} AS "t_{c.name}"' for c in source.columns if _converted(c)]
     reasons = [c for col in source.columns for c in _checks(col)]
     event_date = f"CAST(timezone('Asia/Shanghai', {_lake_value(source.column(source.event_time))}) AS DATE)" if source.is_event else "NULL::DATE"
     items, joins = _per_value(con, source)
     # A second row with the same key is a duplicate; for events, so is a key the lake already holds.
+    # Both are marked after `checked` is made, in place: they are few, and a join would lose the
+    # delivery's row order.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
         FROM staged WHERE _shape IS NULL GROUP BY ALL HAVING count(*) > 1"""
     )
-    if con.execute("SELECT count(*) FROM dups").fetchone()[0]:
-        items.append("dups._first")
-        joins.insert(0, "LEFT JOIN dups ON " + " AND ".join(f'dups."dk_{k}" = s."{k}"' for k in source.key))
-    else:
-        items.append("NULL::BIGINT AS _first")  # the usual case: no join needed
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE checked AS
         SELECT *, {event_date} AS event_date,
             -- a row that is the wrong shape has no fields to judge: its shape is its only reason
             CASE WHEN _shape IS NOT NULL THEN [_shape]
                  -- most rows pass: a test per rule is cheaper than building and filtering a list per row
-                 WHEN {' AND '.join(f'({r}) IS NULL' for r in reasons)} AND (_first IS NULL OR _line <= _first) THEN []
-                 ELSE list_filter([{', '.join(reasons)},
-                CASE WHEN _line > _first THEN 'duplicate key: first seen at line ' || _first END], r -> r IS NOT NULL) END AS _reasons
-        FROM (SELECT s.*, {typed + ',' if typed else ''} {', '.join(items)}
-              FROM staged s {' '.join(joins)})"""
+                 WHEN {' AND '.join(f'({r}) IS NULL' for r in reasons)} THEN []
+                 ELSE list_filter([{', '.join(reasons)}], r -> r IS NOT NULL) END AS _reasons
+        FROM (SELECT {', '.join(['s.*', *typed, *items])} FROM staged s {' '.join(joins)})"""
     )
     con.execute("DROP TABLE staged")  # `checked` holds all of it: free the memory before writing
+    con.execute(
+        f"""UPDATE checked SET _reasons = list_append(_reasons, 'duplicate key: first seen at line ' || dups._first)
+        FROM dups WHERE checked._shape IS NULL AND checked._line > dups._first
+          AND {' AND '.join(f'checked."{k}" = dups."dk_{k}"' for k in source.key)}"""
+    )
     if source.is_event:
         _mark_landed_elsewhere(lake, con, ledger, d, source)
 
     outputs = [o for col in source.columns for o in _output(col)]
     landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked WHERE len(_reasons) = 0"
+    # `checked` keeps the delivery's order unless a join made it (a join gives rows in no set
+    # order); only then are landed rows sorted, so each lake file is in delivery order either way.
+    # (The rows an UPDATE above marks may move, but they are all quarantined: quarantine, a few
+    # rows, is always sorted.)
+    in_order = " ORDER BY _line" if joins else ""
     record = ", ".join(
         f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.columns if c.pii != PII_FACE
     )
@@ -139,18 +144,17 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     tmp = lake.tmp / did
     tmp.mkdir(parents=True, exist_ok=True)
     if source.is_event:
-        # One ordered COPY per day: a delivery spans few days, and this is far cheaper than
-        # PARTITION_BY with ORDER BY (which sorts across partitions).
+        # One COPY per day: a delivery spans few days, and PARTITION_BY does not keep row order.
         days = con.execute("SELECT DISTINCT event_date FROM checked WHERE len(_reasons) = 0 ORDER BY 1").fetchall()
         for (day,) in days:
             (tmp / "raw" / f"event_date={day}").mkdir(parents=True)
             con.execute(
-                f"""COPY ({landed_sql} AND event_date = DATE '{day}' ORDER BY _line)
+                f"""COPY ({landed_sql} AND event_date = DATE '{day}'{in_order})
                 TO '{tmp / 'raw' / f'event_date={day}' / (did + '_0.parquet')}' (FORMAT parquet)"""
             )
     else:
         (tmp / "raw").mkdir(parents=True)
-        con.execute(f"COPY ({landed_sql} ORDER BY _line) TO '{tmp / 'raw' / (did + '_0.parquet')}' (FORMAT parquet)")
+        con.execute(f"COPY ({landed_sql}{in_order}) TO '{tmp / 'raw' / (did + '_0.parquet')}' (FORMAT parquet)")
     counts = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE len(_reasons) = 0), count(*) FILTER (WHERE len(_reasons) > 0) FROM checked"
     ).fetchone()

@@ -77,6 +77,16 @@ def test_rows_ingest_must_land_did_land(manifest, lake):
     assert must_land and must_land <= landed
 
 
+def test_every_lake_file_keeps_its_deliverys_row_order(lake):
+    """Rows are written in the order they were delivered, whether or not a join was needed on the way."""
+    files = sorted((lake / "raw").rglob("*.parquet")) + sorted((lake / "quarantine").rglob("*.parquet"))
+    assert len(files) > 20
+    for f in files:
+        line = "_line" if f.is_relative_to(lake / "raw") else "line"
+        lines = duckdb.sql(f"SELECT {line} FROM read_parquet('{f}', hive_partitioning = false)").fetchnumpy()[line]
+        assert (lines[1:] > lines[:-1]).all(), f
+
+
 def _tree_digest(root) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
