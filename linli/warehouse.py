@@ -145,8 +145,10 @@ def _repoint_views(copy: Path) -> None:
     con = duckdb.connect(str(copy))
     try:
         views = [sql for (sql,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()]
-        # the catalog they name: that of the file they were made in (usually, not always, the current build's)
-        named = {c for sql in views for c in re.findall(r'"([^"]+)"\."[^"]+"\.', sql)} - {copy.stem}
+        # the catalog they name: that of the file they were made in (usually, not always, the current
+        # build's). Build names start with a digit or hold a hyphen, so DuckDB always quotes them;
+        # a schema is quoted only when it is a keyword (`"event"`), so it may be either.
+        named = {c for sql in views for c in re.findall(r'"([^"]+)"\.(?:"[^"]+"|[A-Za-z_][A-Za-z0-9_]*)\.', sql)} - {copy.stem}
         if len(named) != 1:
             return
         original = named.pop()

@@ -37,9 +37,8 @@ heard as (
     -- continuous reporters heard from on the day
     select d.{{ area }}, h.date, count(distinct h.device_id) as devices_heard
     from (
-        select device_id, event_date as date from {{ ref('door_access') }}
-        union select device_id, event_date from {{ ref('vehicle_passage') }}
-        union select meter_id, event_date from {{ ref('meter_reading') }}
+        select device_id, event_date as date from {{ ref('int_device_events_daily') }}
+        where feed in ('door_access', 'vehicle_passage', 'meter_reading')
     ) h
     join {{ ref('device') }} d using (device_id)
     where d.reports_continuously
@@ -59,8 +58,9 @@ patrol_missed as (
 ),
 
 doors as (
-    select {{ area }}, event_date as date, count(*) as door_events
-    from {{ ref('door_access') }}
+    select {{ area }}, event_date as date, cast(sum(events) as bigint) as door_events
+    from {{ ref('int_device_events_daily') }}
+    where feed = 'door_access'
     group by all
 ),
 

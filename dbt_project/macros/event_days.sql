@@ -89,7 +89,8 @@ cast(null as date)
       {%- do sources.append(graph.sources[s]) -%}
     {%- endfor -%}
   {%- endfor -%}
-  {%- do marts.append((node, sources)) -%}
+  {#- those built from event marts rather than from the lake follow the marts' days -#}
+  {%- if sources %}{% do marts.append((node, sources)) %}{% endif -%}
 {%- endfor -%}
 {{ return(marts) }}
 {%- endmacro %}

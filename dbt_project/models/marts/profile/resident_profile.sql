@@ -4,9 +4,9 @@ with residents as (
 ),
 
 doors as (
-    select person_key, count(*) as door_events, max(event_time) as last_door_event, count(distinct event_date) as active_days
-    from {{ ref('door_access') }}
-    where person_key is not null
+    select person_key, cast(sum(door_events) as bigint) as door_events, max(last_door_event) as last_door_event,
+           count(*) as active_days
+    from {{ ref('int_person_doors_daily') }}
     group by person_key
 ),
 

@@ -5,9 +5,8 @@ with residents as (
 ),
 
 last_door as (
-    select person_key, max(event_time) as last_door_event
-    from {{ ref('door_access') }}
-    where person_key is not null and result = 'success'
+    select person_key, max(last_door_opened) as last_door_event
+    from {{ ref('int_person_doors_daily') }}
     group by person_key
 ),
 
