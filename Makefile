@@ -6,13 +6,18 @@ PYTHON ?= python3
 
 .PHONY: demo test install services bench-generate bench-ingest bench-models bench-city bench-quality bench-api bench-reliability clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed dbt_project/target/manifest.json
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ".[test,spark]"
-	# The dbt manifest Dagster loads, prepared once here rather than in every run.
+	touch $@
+
+# The dbt manifest Dagster loads, prepared here rather than in every run, and again whenever a
+# model, macro, seed or setting of the project changes.
+DBT_FILES := $(shell find dbt_project linli/reference -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f -print)
+dbt_project/target/manifest.json: $(VENV)/.installed $(DBT_FILES)
 	cd dbt_project && ../$(VENV)/bin/dbt parse --profiles-dir . --quiet
 	touch $@
 
