@@ -75,7 +75,7 @@ class KeyStore:
     def principal(self, key_id: str, secret: str | None = None) -> Principal | None:
         """The key's principal if it is active (and, given a secret, the secret matches)."""
         version = self.db.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._version or len(self._known) > 10_000:
+        if version != self._version:  # only active keys are kept: no more entries than keys (and their tokens)
             self._known, self._version = {}, version
         known = self._known.get((key_id, secret))
         if known is not None:
