@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     api_jwt_secret: str | None = None
     # Requests per minute per API key (bursts up to a sixth of it).
     api_rate_per_minute: int = 6000
+    # DuckDB threads per API process. The API runs many small queries at once: one thread each
+    # shares the cores among requests instead of waking threads within every request.
+    api_duckdb_threads: int = 1
     # The catalog always keeps DataHub Lite under DATA/catalog; with a DataHub server (GMS URL,
     # e.g. http://datahub-gms:8080) the same metadata also goes there through the REST sink.
     catalog_server: str | None = None

@@ -14,7 +14,8 @@ wrk is a C client that times each request from its first byte sent to its last b
 figures are the server's and the loopback's, not a Python client's. `scripts/ensure-wrk.sh`
 installs it (Debian's package).
 
-The bare queries are timed twice, before the API starts: back to back (hot: caches warm, no
+The bare queries run on a connection set up as the API's (its DuckDB threads; the ratios' base)
+and, for comparison, on one with DuckDB's defaults. They are timed twice, before the API starts: back to back (hot: caches warm, no
 thread ever sleeps) and at the paced run's pace, one thread per endpoint with the same arrival
 rate and random waits, all three at once. A query that arrives after a wait pays for waking
 threads and cold caches, in DuckDB as in the API; the paced ratio compares like with like, and
@@ -43,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/city.py
 
 from city import OUT, prepared_city
 from linli.net import free_port
+from linli.settings import get_settings
 from linli.warehouse import current
 from serving.api.keys import KeyStore
 from serving.api.resources import SCOPES
@@ -102,12 +104,16 @@ def main() -> None:
     state = OUT / "api-state"
     shutil.rmtree(state, ignore_errors=True)
     key = KeyStore(state / "keys.sqlite").create("bench", [f"{s}:read" for s in SCOPES], "1506")
-    con = duckdb.connect(str(current(wh).resolve()), read_only=True)
-    con.execute("SET TimeZone = 'Asia/Shanghai'")
-    endpoints = _endpoints(con)
-    hot = {name: _bare_p50(con, sql, params) for name, (_, sql, params) in endpoints.items()}
-    paced = _bare_paced(con, endpoints, {n: c * args.rate for n, c in _clients(args.users, endpoints).items()}, min(args.seconds, 30))
-    con.close()
+    hot, paced = {}, {}
+    # The bare queries on a connection set up as the API's (the ratios' base), and with DuckDB's defaults.
+    for setup, config in (("api", {"threads": get_settings().api_duckdb_threads}), ("defaults", {})):
+        con = duckdb.connect(str(current(wh).resolve()), read_only=True, config=config)
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        endpoints = _endpoints(con)
+        arrivals = {n: c * args.rate for n, c in _clients(args.users, endpoints).items()}
+        hot[setup] = {name: _bare_p50(con, sql, params) for name, (_, sql, params) in endpoints.items()}
+        paced[setup] = _bare_paced(con, endpoints, arrivals, min(args.seconds, 30))
+        con.close()
 
     port = free_port()
     env = {**os.environ, "LINLI_API_RATE_PER_MINUTE": str(10**9)}
@@ -129,13 +135,20 @@ def main() -> None:
         server.terminate()
         server.wait()
     print(f"{args.users} clients, {args.seconds} s a run, {args.workers} API workers, {args.residents:,}-resident city")
+    print(f"bare: the same query on a connection set up as the API's (threads={get_settings().api_duckdb_threads}); "
+          "in brackets on one with DuckDB's defaults")
+    bare = hot["api"]
     for pace, rows in runs.items():
         print(f"\n{'paced: ' + format(pace, 'g') + ' request/s per client' if pace else 'saturated: no wait between requests'}")
-        print(f"{'endpoint':<13}{'clients':>8}{'req/s':>8}{'fails':>7}{'p50 ms':>9}{'p99 ms':>9}{'bare hot p50':>14}"
-              + (f"{'bare paced p50':>16}{'p50/bare paced':>16}{'p50/bare hot':>14}" if pace else ""))
+        print(f"{'endpoint':<13}{'clients':>8}{'req/s':>8}{'fails':>7}{'p50 ms':>9}{'p99 ms':>9}{'bare hot p50':>20}"
+              + (f"{'bare paced p50':>22}{'p50/bare paced':>16}{'p50/bare hot':>14}" if pace else ""))
         for name, r in rows.items():
-            print(f"{name:<13}{r['clients']:>8}{r['rate']:>8.0f}{r['failed']:>7}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.1f}{hot[name]:>14.2f}"
-                  + (f"{paced[name]:>16.2f}{r['p50_ms'] / paced[name]:>16.2f}{r['p50_ms'] / hot[name]:>14.2f}" if pace else ""))
+            both = f"{bare[name]:.2f} ({hot['defaults'][name]:.2f})"
+            line = f"{name:<13}{r['clients']:>8}{r['rate']:>8.0f}{r['failed']:>7}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.1f}{both:>20}"
+            if pace:
+                both = f"{paced['api'][name]:.2f} ({paced['defaults'][name]:.2f})"
+                line += f"{both:>22}{r['p50_ms'] / paced['api'][name]:>16.2f}{r['p50_ms'] / bare[name]:>14.2f}"
+            print(line)
         worst = max(r["p99_ms"] for r in rows.values())
         print(f"{'all':<13}{sum(r['clients'] for r in rows.values()):>8}{sum(r['rate'] for r in rows.values()):>8.0f}"
               f"{sum(r['failed'] for r in rows.values()):>7}{'':>9}{worst:>9.1f}"

@@ -14,7 +14,6 @@ import os
 import secrets
 import threading
 import time
-import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -79,7 +78,7 @@ class RequestIds:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        rid = given or uuid.uuid4().hex
+        rid = given or secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = rid  # request.state.request_id downstream
         started, status = time.perf_counter(), [500]
 
@@ -116,8 +115,9 @@ class Builds:
     """Read-only connections to published builds, one per build file, opened on first use; each
     worker thread keeps a cursor on the newest build, set up once rather than per request."""
 
-    def __init__(self, warehouse: Path, quality: Path):
+    def __init__(self, warehouse: Path, quality: Path, threads: int):
         self.warehouse, self.quality = Path(warehouse), Path(quality)
+        self.threads = threads
         self.open: dict[Path, duckdb.DuckDBPyConnection] = {}
         self.columns: dict[tuple[Path, str], dict[str, str]] = {}
         self.lock = threading.Lock()
@@ -137,7 +137,9 @@ class Builds:
         if kept is None or kept[0] != path:
             with self.lock:
                 if path not in self.open:
-                    self.open[path] = duckdb.connect(str(path), read_only=True)
+                    self.open[path] = con = duckdb.connect(str(path), read_only=True)
+                    # set, not passed as configuration: a process may hold the file open already (tests)
+                    con.execute(f"SET threads = {self.threads}")
             cur = self.open[path].cursor()
             cur.execute("SET TimeZone = 'Asia/Shanghai'")  # times as the city lives them
             self.local.cursor = kept = (path, cur)
@@ -166,10 +168,11 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None,
     app = FastAPI(title="Linli data services", version="1",
                   description="The libraries of Linli (人 地 物 事 组织, topics, profiles, metrics) by key: scoped by library and "
                               "area, personal data as pseudonymous keys and masked forms only, access to people audited.")
-    builds = Builds(warehouse, quality or get_settings().data_dir / "quality")
+    settings = get_settings()
+    builds = Builds(warehouse, quality or settings.data_dir / "quality", settings.api_duckdb_threads)
     keys, audit = KeyStore(state / "keys.sqlite"), AuditLog(state / "audit.jsonl")
     secret = _jwt_secret(state)
-    limiter = RateLimiter(rate_per_minute or get_settings().api_rate_per_minute)
+    limiter = RateLimiter(rate_per_minute or settings.api_rate_per_minute)
 
     app.add_middleware(RequestIds)
 
@@ -274,7 +277,7 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None,
         app.add_api_route(f"/v1/{resource.path}", _endpoint(resource, builds, audit, who_is), methods=["GET"],
                           tags=[resource.scope], summary=resource.description, name=resource.path.replace("/", "_"),
                           openapi_extra={"parameters": openapi_parameters(resource.kind)})
-    app.include_router(catalog_router(principal, catalog or get_settings().data_dir / "catalog"))
+    app.include_router(catalog_router(principal, catalog or settings.data_dir / "catalog"))
     return app
 
 

@@ -40,7 +40,8 @@ def serve_api(
     os.environ["LINLI_API_WAREHOUSE"] = str((warehouse or get_settings().data_dir / "warehouse").resolve())
     os.environ["LINLI_API_STATE"] = str((state or api_state()).resolve())
     console.print(f"Linli API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run("serving.api.main:app", host=host, port=port, workers=workers, log_level="warning")
+    # No proxy-header rewriting: keys identify callers, the client address is never used.
+    uvicorn.run("serving.api.main:app", host=host, port=port, workers=workers, log_level="warning", proxy_headers=False)
 
 
 @serve_app.command("catalog")
