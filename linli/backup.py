@@ -2,7 +2,7 @@
 and the API's state (audit log and head, keys, alarm subscriptions), and back.
 
     BACKUP/lake/{raw,quarantine,ledger}/…     committed deliveries only
-    BACKUP/warehouse/builds/<build>.duckdb     the build current.duckdb pointed to
+    BACKUP/warehouse/builds/<build>/linli.duckdb   the build current.duckdb pointed to
     BACKUP/api/audit.jsonl, audit.head, keys.sqlite, alarms.sqlite, jwt.secret
     BACKUP/manifest.json                       every file's size and SHA-256, the build's name
 
@@ -82,11 +82,12 @@ def _backup_build(warehouse: Path, out: Path) -> str | None:
     if not link.exists():
         return None
     build = link.resolve(strict=True)
+    kept = build.relative_to((warehouse / "builds").resolve())  # <build>/linli.duckdb
     with open(build, "rb") as src:  # held open: a publish that deletes it meanwhile cannot cut the copy short
-        (out / "builds").mkdir(parents=True, exist_ok=True)
-        with open(out / "builds" / build.name, "wb") as dst:
+        (out / "builds" / kept).parent.mkdir(parents=True, exist_ok=True)
+        with open(out / "builds" / kept, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-    return build.name
+    return kept.as_posix()
 
 
 def _backup_api(state: Path, out: Path) -> None:

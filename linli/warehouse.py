@@ -1,14 +1,19 @@
 """The serving store: each dbt build writes a new DuckDB file, published by an atomic link swap.
 
-    WAREHOUSE/builds/<name>.building   a build in progress (or one that crashed): never served, never removed by another build
-    WAREHOUSE/builds/<name>.duckdb     complete builds (the newest few kept)
-    WAREHOUSE/current.duckdb           symlink to the latest complete build
+    WAREHOUSE/builds/<name>.building/linli.duckdb   a build in progress (or one that crashed): never served, never removed by another build
+    WAREHOUSE/builds/<name>/linli.duckdb            complete builds (the newest few kept)
+    WAREHOUSE/current.duckdb                        symlink to the latest complete build
 
 Readers (the API, dashboards) open `current.duckdb` read-only and keep the build they opened
 until they reopen: a build in progress is a file no reader knows, so nobody ever sees half of
 one, and nobody holds a lock a build needs. Incremental models start from a copy of the
 current build, so a new day rebuilds only that day's partitions; a whole build records the
 deliveries it was built from, so the next one builds only below the sources that changed.
+
+Every build's file has the same name, in a directory of its own. DuckDB names a file's catalog
+after the file and dbt's views name their catalog, so the views of a copy resolve in the copy;
+and dbt, run in the build's directory, sees the same profile every time and parses only the
+project files that changed since the last build instead of the whole project.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import duckdb
 PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 REFERENCE = Path(__file__).resolve().parent / "reference"  # seeded too (dbt_project.yml seed-paths)
 KEEP_BUILDS = 3
+BUILD_FILE = "linli.duckdb"
 
 
 class BuildError(RuntimeError):
@@ -57,18 +63,18 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
         changed = changed_sources(target, digest)
         if changed:  # nothing else can differ from the copy: build below these sources only
             select = " ".join(f"source:raw.{name}+" for name in changed)
-    env = {**os.environ, "LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": str(target)}
+    env = {**os.environ, "LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": target.name}  # relative: the profile stays the same
     args = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
             "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs")]
     if full_refresh:
         args.append("--full-refresh")
     if select:
         args += ["--select", select]
-    run = subprocess.run(args, env=env, capture_output=True, text=True)
+    run = subprocess.run(args, env=env, cwd=target.parent, capture_output=True, text=True)
     results = json.loads((warehouse / "target" / "run_results.json").read_text()) if run.returncode in (0, 1) else {"results": []}
     failures = [r["unique_id"] for r in results["results"] if r["status"] in ("error", "fail", "runtime error")]
     if run.returncode != 0 or failures:
-        target.unlink(missing_ok=True)
+        discard(target)
         tail = "\n".join(run.stdout.splitlines()[-15:])
         raise BuildError(f"dbt build failed: {failures[:10]}\n{tail}")
     if whole:
@@ -126,17 +132,30 @@ def changed_sources(build_file: Path, digest: str) -> list[str] | None:
 def new_build(warehouse: Path, name: str, full_refresh: bool = False) -> Path:
     """The file a build writes: a copy of the current build (incremental models continue from it).
 
-    It is named `.building` until published, so a concurrent publish, pruning old builds, can
-    tell it from a finished one and leaves it alone.
+    Its directory is named `.building` until published, so a concurrent publish, pruning old
+    builds, can tell it from a finished one and leaves it alone.
     """
-    builds = Path(warehouse) / "builds"
-    builds.mkdir(parents=True, exist_ok=True)
-    target = builds / f"{name}.building"
+    target = Path(warehouse) / "builds" / f"{name}.building" / BUILD_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
     live = current(warehouse)
     if live.exists() and not full_refresh:
         shutil.copyfile(live.resolve(), target)
-        _repoint_views(target)
+        if live.resolve().name != BUILD_FILE:  # a build from before every build file had one name
+            _repoint_views(target)
     return target
+
+
+def discard(build_file: Path) -> None:
+    """Remove a build: its directory (the file, for builds from before directories)."""
+    if build_file.parent.name == "builds":
+        build_file.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(build_file.parent, ignore_errors=True)
+
+
+def build_name(build_file: Path) -> str:
+    """A build's name: that of its directory (of the file, for builds from before directories)."""
+    return build_file.name if build_file.parent.name == "builds" else build_file.parent.name
 
 
 def _repoint_views(copy: Path) -> None:
@@ -176,10 +195,10 @@ def _written(p: Path) -> float:
 
 def publish(warehouse: Path, build_file: Path) -> Path:
     """Point current.duckdb at the build in one rename, then drop builds no longer needed; returns the published file."""
-    if build_file.suffix == ".building":  # dbt has closed it: a finished build from now on
-        finished = build_file.with_suffix(".duckdb")
-        os.replace(build_file, finished)
-        build_file = finished
+    if build_file.parent.suffix == ".building":  # dbt has closed it: a finished build from now on
+        finished = build_file.parent.with_suffix("")
+        os.replace(build_file.parent, finished)
+        build_file = finished / build_file.name
     link = current(warehouse)
     tmp = link.with_name(f".current-{os.getpid()}.duckdb")
     tmp.unlink(missing_ok=True)
@@ -188,8 +207,10 @@ def publish(warehouse: Path, build_file: Path) -> Path:
     # Newest by the time they were written, not by name: `linli build` names builds by time,
     # Dagster by run id. The one just published is never dropped, whatever its name.
     # Old builds may still be open in a reader: on POSIX their data stays readable until closed.
-    finished = sorted(build_file.parent.glob("*.duckdb"), key=_written, reverse=True)
-    for old in finished[KEEP_BUILDS:]:
+    builds = build_file.parent if build_file.parent.name == "builds" else build_file.parent.parent
+    finished = [b for b in builds.glob(f"*/{BUILD_FILE}") if b.parent.suffix != ".building"]
+    finished += builds.glob("*.duckdb")  # builds from before directories
+    for old in sorted(finished, key=_written, reverse=True)[KEEP_BUILDS:]:
         if old != build_file:
-            old.unlink(missing_ok=True)
+            discard(old)
     return build_file

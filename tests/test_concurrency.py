@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 
+import duckdb
+
 from bench.reliability.audit import tamper_trials
 from bench.reliability.concurrency import run
 from bench.reliability.superset_loop import superset_loop
-from linli.warehouse import KEEP_BUILDS, current, new_build, publish
+from linli.warehouse import BUILD_FILE, KEEP_BUILDS, _repoint_views, current, new_build, publish
 
 SECONDS = 45
 TAMPERINGS = 200
@@ -47,14 +49,34 @@ def test_publishing_never_removes_the_build_it_serves_nor_one_in_progress(wareho
     wh = tmp_path / "wh"
     (wh / "builds").mkdir(parents=True)
     for i, name in enumerate(["20240503T020000000000", "20240503T023000000000", "20240503T030000000000"]):
-        shutil.copyfile(current(warehouse).resolve(), wh / "builds" / f"{name}.duckdb")
-        os.utime(wh / "builds" / f"{name}.duckdb", (1_700_000_000 + i, 1_700_000_000 + i))
-        publish(wh, wh / "builds" / f"{name}.duckdb")
+        build = new_build(wh, name)
+        shutil.copyfile(current(warehouse).resolve(), build)
+        os.utime(build, (1_700_000_000 + i, 1_700_000_000 + i))
+        publish(wh, build)
     in_progress = new_build(wh, "20240503T031500000000")  # a `linli build` still running beside the Dagster run
-    assert in_progress.exists() and in_progress.suffix == ".building"
+    assert in_progress.exists() and in_progress.parent.suffix == ".building"
     dagster_run = new_build(wh, "0d35c6e9-5e82-4806-a390-a821bcd0a92e")
     published = publish(wh, dagster_run)
     assert current(wh).resolve() == published and published.exists(), "the build just published is served"
     assert in_progress.exists(), "a build in progress is never pruned"
-    assert len(list((wh / "builds").glob("*.duckdb"))) == KEEP_BUILDS
-    assert not (wh / "builds" / "20240503T020000000000.duckdb").exists(), "the oldest finished build goes"
+    finished = [b for b in (wh / "builds").glob("*/*.duckdb") if b.parent.suffix != ".building"]
+    assert len(finished) == KEEP_BUILDS
+    assert not (wh / "builds" / "20240503T020000000000").exists(), "the oldest finished build goes"
+
+
+def test_a_build_made_before_build_directories_is_continued(warehouse, tmp_path):
+    """Builds used to be files named after themselves, so their views named that catalog: a new
+    build copied from one gets its views re-pointed and every view still reads."""
+    wh = tmp_path / "wh"
+    (wh / "builds").mkdir(parents=True)
+    old = wh / "builds" / "20240503T020000000000.duckdb"
+    shutil.copyfile(current(warehouse).resolve(), old)
+    _repoint_views(old)  # as such a build was: its views name its own catalog
+    publish(wh, old)
+    copy = new_build(wh, "20240504T020000000000")
+    assert copy.name == BUILD_FILE
+    con = duckdb.connect(str(copy), read_only=True)
+    views = con.execute("SELECT schema_name, view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
+    assert views and all('"20240503T020000000000".' not in sql for _, _, sql in views)
+    for schema, view, _ in views:
+        con.execute(f'SELECT * FROM "{schema}"."{view}" LIMIT 1').fetchall()

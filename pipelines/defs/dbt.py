@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from linli.warehouse import PROJECT, new_build, publish
+from linli.warehouse import PROJECT, discard, new_build, publish
 from pipelines.resources import LakeResource
 
 linli_dbt = DbtProject(project_dir=PROJECT, profiles_dir=PROJECT)
@@ -34,6 +34,6 @@ def libraries(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake
     try:
         yield from dbt.cli(["build"], context=context).stream()
     except Exception:
-        target.unlink(missing_ok=True)
+        discard(target)
         raise
     publish(lake.warehouse, target)

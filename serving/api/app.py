@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from expectations import store as quality_store
 from linli.settings import get_settings
-from linli.warehouse import current
+from linli.warehouse import build_name, current
 from pydantic import AnyHttpUrl, BaseModel
 
 from serving.api.alarms import ALARM_KINDS, Subscriptions, newest
@@ -223,7 +223,7 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None,
             builds.cursor().execute("SELECT 1").fetchone()
         except (OSError, duckdb.Error) as exc:
             raise HTTPException(503, f"no published build to serve: {exc}") from exc
-        return {"status": "ready", "build": build.name}
+        return {"status": "ready", "build": build_name(build)}
 
     @app.post("/v1/oauth/token", tags=["auth"])
     def token(grant_type: str = Form(...), client_id: str = Form(...), client_secret: str = Form(...)):
