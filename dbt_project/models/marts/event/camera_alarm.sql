@@ -34,5 +34,3 @@ select
 from alarms a
 left join devices d on d.device_id = a.camera_id
 left join kinds k on k.code = a.alarm_type
--- stored in time order: a time range reads only the row groups it covers
-order by a.alarm_time

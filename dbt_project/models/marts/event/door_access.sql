@@ -31,5 +31,3 @@ select
     d.device_id is null as is_unknown_device
 from events e
 left join devices d using (device_id)
--- stored in time order: a time range reads only the row groups it covers
-order by e.event_time

@@ -27,5 +27,3 @@ select
     d.device_id is null as is_unknown_device
 from txns t
 left join devices d using (device_id)
--- stored in time order: a time range reads only the row groups it covers
-order by t.txn_time

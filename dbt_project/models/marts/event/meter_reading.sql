@@ -53,5 +53,3 @@ select
 from ordered o
 left join meters m using (meter_id)
 left join earlier e using (meter_id)
--- stored in time order: a time range reads only the row groups it covers
-order by o.read_time

@@ -26,5 +26,3 @@ select
     d.device_id is null as is_unknown_device
 from checkins c
 left join devices d on d.device_id = c.point_id
--- stored in time order: a time range reads only the row groups it covers
-order by c.checkin_time

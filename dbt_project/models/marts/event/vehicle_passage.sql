@@ -36,5 +36,3 @@ select
 from passes p
 left join devices d using (device_id)
 left join vehicles v using (plate_key)
--- stored in time order: a time range reads only the row groups it covers
-order by p.pass_time
