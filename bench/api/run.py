@@ -15,9 +15,9 @@ figures are the server's and the loopback's, not a Python client's. `scripts/ens
 installs it (Debian's package).
 
 The bare queries run on a connection set up as the API's (its DuckDB threads; the ratios' base)
-and, for comparison, on one with DuckDB's defaults. They are timed twice, before the API starts: back to back (hot: caches warm, no
-thread ever sleeps) and at the paced run's pace, one thread per endpoint with the same arrival
-rate and random waits, all three at once. A query that arrives after a wait pays for waking
+and, for comparison, on one with DuckDB's defaults. They are timed twice, before the API starts:
+back to back (hot: caches warm, no thread ever sleeps) and at the paced run's pace, one thread
+per endpoint with the same arrival rate and random waits, all three at once. A query that arrives after a wait pays for waking
 threads and cold caches, in DuckDB as in the API; the paced ratio compares like with like, and
 the hot figure is printed beside it.
 """
