@@ -139,23 +139,29 @@ def new_build(warehouse: Path, name: str, full_refresh: bool = False) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     live = current(warehouse)
     if live.exists() and not full_refresh:
-        shutil.copyfile(live.resolve(), target)
-        if live.resolve().name != BUILD_FILE:  # a build from before every build file had one name
+        source = live.resolve()
+        shutil.copyfile(source, target)
+        if source.name != BUILD_FILE:  # a build from before every build file had one name
             _repoint_views(target)
     return target
 
 
+def _own_directory(build_file: Path) -> bool:
+    """Whether the build has a directory of its own (builds from before directories are files in `builds/`)."""
+    return build_file.parent.name != "builds"
+
+
 def discard(build_file: Path) -> None:
     """Remove a build: its directory (the file, for builds from before directories)."""
-    if build_file.parent.name == "builds":
-        build_file.unlink(missing_ok=True)
-    else:
+    if _own_directory(build_file):
         shutil.rmtree(build_file.parent, ignore_errors=True)
+    else:
+        build_file.unlink(missing_ok=True)
 
 
 def build_name(build_file: Path) -> str:
     """A build's name: that of its directory (of the file, for builds from before directories)."""
-    return build_file.name if build_file.parent.name == "builds" else build_file.parent.name
+    return build_file.parent.name if _own_directory(build_file) else build_file.name
 
 
 def _repoint_views(copy: Path) -> None:
@@ -207,7 +213,7 @@ def publish(warehouse: Path, build_file: Path) -> Path:
     # Newest by the time they were written, not by name: `linli build` names builds by time,
     # Dagster by run id. The one just published is never dropped, whatever its name.
     # Old builds may still be open in a reader: on POSIX their data stays readable until closed.
-    builds = build_file.parent if build_file.parent.name == "builds" else build_file.parent.parent
+    builds = build_file.parent.parent if _own_directory(build_file) else build_file.parent
     finished = [b for b in builds.glob(f"*/{BUILD_FILE}") if b.parent.suffix != ".building"]
     finished += builds.glob("*.duckdb")  # builds from before directories
     for old in sorted(finished, key=_written, reverse=True)[KEEP_BUILDS:]:

@@ -104,12 +104,12 @@ def main() -> None:
     state = OUT / "api-state"
     shutil.rmtree(state, ignore_errors=True)
     key = KeyStore(state / "keys.sqlite").create("bench", [f"{s}:read" for s in SCOPES], "1506")
-    hot, paced = {}, {}
+    hot, paced, endpoints = {}, {}, None
     # The bare queries on a connection set up as the API's (the ratios' base), and with DuckDB's defaults.
     for setup, config in (("api", {"threads": get_settings().api_duckdb_threads}), ("defaults", {})):
         con = duckdb.connect(str(current(wh).resolve()), read_only=True, config=config)
         con.execute("SET TimeZone = 'Asia/Shanghai'")
-        endpoints = _endpoints(con)
+        endpoints = endpoints or _endpoints(con)
         arrivals = {n: c * args.rate for n, c in _clients(args.users, endpoints).items()}
         hot[setup] = {name: _bare_p50(con, sql, params) for name, (_, sql, params) in endpoints.items()}
         paced[setup] = _bare_paced(con, endpoints, arrivals, min(args.seconds, 30))
