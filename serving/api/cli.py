@@ -40,8 +40,10 @@ def serve_api(
     os.environ["LINLI_API_WAREHOUSE"] = str((warehouse or get_settings().data_dir / "warehouse").resolve())
     os.environ["LINLI_API_STATE"] = str((state or api_state()).resolve())
     console.print(f"Linli API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    # No proxy-header rewriting: keys identify callers, the client address is never used.
-    uvicorn.run("serving.api.main:app", host=host, port=port, workers=workers, log_level="warning", proxy_headers=False)
+    # No proxy-header rewriting: keys identify callers, the client address is never used. No
+    # access log of uvicorn's own: the API writes one JSON line per request.
+    uvicorn.run("serving.api.main:app", host=host, port=port, workers=workers, log_level="warning", proxy_headers=False,
+                access_log=False, server_header=False)
 
 
 @serve_app.command("catalog")
