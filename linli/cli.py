@@ -175,6 +175,9 @@ def build(
     except BuildError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1)
+    if result["unchanged"]:
+        console.print(f"no deliveries since the current build was made; it stands: {result['build']}")
+        return
     console.print(f"built {result['models']} models, {result['tests']} tests passed: {result['build']}")
     if result["selected"] and not select:  # chosen by the build: what the new deliveries reach
         console.print(f"only below the sources with new deliveries: {result['selected']}")

@@ -57,12 +57,14 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     warehouse = Path(warehouse).resolve()
     lake = Path(lake).resolve()
     started, digest = datetime.now(timezone.utc), f"{project_digest()} {lake}"
-    whole = select is None
+    whole, live = select is None, current(warehouse)
+    # An incremental build continues from the current one: judged by what that one was built from.
+    changed = changed_sources(live.resolve(), digest) if whole and not full_refresh and live.exists() else None
+    if changed == []:  # made from exactly the lake's current deliveries: it stands as it is
+        return {"build": str(live.resolve()), "nodes": 0, "models": 0, "tests": 0, "seconds": 0.0, "selected": None, "unchanged": True}
     target = new_build(warehouse, started.strftime("%Y%m%dT%H%M%S%f"), full_refresh)
-    if whole and target.exists():  # a copy of the current build: judged by what that one was built from
-        changed = changed_sources(target, digest)
-        if changed:  # nothing else can differ from the copy: build below these sources only
-            select = " ".join(f"source:raw.{name}+" for name in changed)
+    if changed and target.exists():  # nothing else can differ from the copy: build below these sources only
+        select = " ".join(f"source:raw.{name}+" for name in changed)
     env = {**os.environ, "LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": target.name}  # relative: the profile stays the same
     args = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
             "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs")]
@@ -82,7 +84,7 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     target = publish(warehouse, target)
     kinds = [r["unique_id"].split(".")[0] for r in results["results"]]
     return {"build": str(target), "nodes": len(kinds), "models": kinds.count("model"), "tests": kinds.count("test"),
-            "seconds": round(results.get("elapsed_time", 0), 1), "selected": select}
+            "seconds": round(results.get("elapsed_time", 0), 1), "selected": select, "unchanged": False}
 
 
 def project_digest() -> str:

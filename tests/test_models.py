@@ -135,6 +135,10 @@ def test_a_new_day_rebuilds_only_that_day(city, tmp_path):
     full = tmp_path / "full"
     build(lake, full, full_refresh=True)
     assert store_checksums(current(wh).resolve()) == store_checksums(current(full).resolve())
+    # Nothing delivered since: the current build stands, without a dbt run or a new build.
+    standing = current(wh).resolve()
+    again = build(lake, wh)
+    assert again["unchanged"] and again["nodes"] == 0 and current(wh).resolve() == standing
 
     # A corrected re-delivery of a past day's file (its last 20 events withdrawn) rebuilds that day only.
     first = sorted((city / "deliveries" / "feeds" / "door_access" / "2024-05-01").glob("*.jsonl"))[0]

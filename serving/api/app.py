@@ -122,7 +122,7 @@ class Builds:
         self.link = str(current(self.warehouse))
         self.threads = threads
         self.open: dict[Path, duckdb.DuckDBPyConnection] = {}
-        self.columns: dict[tuple[Path, str], dict[str, str]] = {}
+        self.columns: dict[tuple[str, str], dict[str, str]] = {}  # (build link target, table) -> columns
         self.lock = threading.Lock()
         self.local = threading.local()
 
