@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -326,3 +327,27 @@ def test_quality_results_scores_and_issues_for_city_keys(lake, warehouse, tmp_pa
     assert len(_get(client, city, "quality/issues").json()["data"]) == 2
     for path in ("quality/results", "quality/scores", "quality/issues"):
         assert _get(client, street, path).status_code == 403, "city-wide facts are for city keys"
+
+
+def _secret_of(state: str, start, out) -> None:
+    from serving.api.app import _jwt_secret
+
+    start.wait()
+    out.put(_jwt_secret(Path(state)))
+
+
+def test_workers_starting_at_once_share_one_whole_token_secret(tmp_path):
+    """Every worker signs and checks tokens with the same secret, however their start-ups interleave."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for i in range(20):
+        out, start = ctx.Queue(), ctx.Barrier(4)  # all four reach the secret at the same moment
+        workers = [ctx.Process(target=_secret_of, args=(str(tmp_path / f"state{i}"), start, out)) for _ in range(4)]
+        for w in workers:
+            w.start()
+        secrets_seen = {out.get(timeout=30) for _ in workers}
+        for w in workers:
+            w.join(30)
+        assert len(secrets_seen) == 1 and "" not in secrets_seen, f"round {i}: {len(secrets_seen)} secrets"
+        assert (tmp_path / f"state{i}" / "jwt.secret").stat().st_mode & 0o077 == 0, "readable by its owner only"

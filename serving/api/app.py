@@ -161,9 +161,19 @@ def _jwt_secret(state: Path) -> str:
         return configured
     kept = state / "jwt.secret"
     if not kept.exists():
+        # Workers start at once: each writes a whole secret of its own aside and links it into
+        # place, and the first link wins. Written in place, one worker could read another's
+        # half-written file, or keep a secret the others never see.
         state.mkdir(parents=True, exist_ok=True)
-        kept.write_text(secrets.token_urlsafe(32))
-        kept.chmod(0o600)
+        mine = state / f".jwt.secret.{os.getpid()}"
+        with os.fdopen(os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+        try:
+            os.link(mine, kept)
+        except FileExistsError:
+            pass
+        finally:
+            mine.unlink()
     return kept.read_text().strip()
 
 
