@@ -120,11 +120,12 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
         FROM (SELECT {', '.join(['s.*', *typed, *items])} FROM staged s {' '.join(joins)})"""
     )
     con.execute("DROP TABLE staged")  # `checked` holds all of it: free the memory before writing
-    con.execute(
-        f"""UPDATE checked SET _reasons = list_append(_reasons, 'duplicate key: first seen at line ' || dups._first)
-        FROM dups WHERE checked._shape IS NULL AND checked._line > dups._first
-          AND {' AND '.join(f'checked."{k}" = dups."dk_{k}"' for k in source.key)}"""
-    )
+    if con.execute("SELECT count(*) FROM dups").fetchone()[0]:  # most deliveries have none: no join for nothing
+        con.execute(
+            f"""UPDATE checked SET _reasons = list_append(_reasons, 'duplicate key: first seen at line ' || dups._first)
+            FROM dups WHERE checked._shape IS NULL AND checked._line > dups._first
+              AND {' AND '.join(f'checked."{k}" = dups."dk_{k}"' for k in source.key)}"""
+        )
     if source.is_event:
         _mark_landed_elsewhere(lake, con, ledger, d, source)
 
