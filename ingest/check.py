@@ -120,7 +120,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
         FROM (SELECT {', '.join(['s.*', *typed, *items])} FROM staged s {' '.join(joins)})"""
     )
     con.execute("DROP TABLE staged")  # `checked` holds all of it: free the memory before writing
-    if con.execute("SELECT count(*) FROM dups").fetchone()[0]:  # most deliveries have none: no join for nothing
+    if con.execute("SELECT count(*) FROM dups").fetchone()[0]:  # most deliveries repeat no key: then the join would mark nothing
         con.execute(
             f"""UPDATE checked SET _reasons = list_append(_reasons, 'duplicate key: first seen at line ' || dups._first)
             FROM dups WHERE checked._shape IS NULL AND checked._line > dups._first
