@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import mmap
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +21,7 @@ from python_calamine import CalamineWorkbook
 
 from linli.sql import sql_text
 SAMPLE_BYTES = 1 << 20
+SCAN_BYTES = 1 << 24
 MAX_LINE_BYTES = 1 << 24  # a "line" longer than 16 MiB is no record of any source
 # Encodings community systems really use; the detector's names for them.
 ACCEPTED = {"utf_8": "utf-8", "ascii": "utf-8", "gbk": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030"}
@@ -91,8 +91,10 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> Non
 
 
 def _has_carriage_return(path: Path) -> bool:
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        return m.find(b"\r") >= 0
+    # read in blocks, not mapped: every page of a mapping read through counts in the process's
+    # resident memory, the whole file for a file without a CR
+    with open(path, "rb") as fh:
+        return any(b"\r" in block for block in iter(lambda: fh.read(SCAN_BYTES), b""))
 
 
 def load_line_table(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:

@@ -219,13 +219,16 @@ def run(deliveries: Path, work: Path, seconds: float, api_clients: int = 4, read
         extras = {}
         for name, loop in (extra_loops or {}).items():
             extras[name] = threading.Thread(target=lambda n=name, f=loop: out.extra.__setitem__(n, f(stop)))
-        # a loop with a `ready` event (Superset: it starts its server first) joins the count from then
+        # a loop with a `ready` event (Superset: it starts its server first) is waited for before
+        # the others start, so that its start-up does not compete with them for the cores
         pending = [f.ready for f in (extra_loops or {}).values() if hasattr(f, "ready")]
         started = time.perf_counter()
-        for t in [*threads, *extras.values()]:
+        for t in extras.values():
             t.start()
         while any(not r.is_set() for r in pending) and time.perf_counter() - started < 900 and all(t.is_alive() for t in extras.values()):
             time.sleep(2)
+        for t in threads:
+            t.start()
         together = time.perf_counter()
         # `seconds` of everything at once, and at least until one build has been published under load
         while time.perf_counter() - together < seconds or (out.builds.requests == 0 and time.perf_counter() - started < 900):

@@ -54,7 +54,7 @@ registry_ingest_job = dg.define_asset_job(
 )
 build_job = dg.define_asset_job(
     # the build, then the alarm webhooks it gives news for
-    "build_libraries", selection=dg.AssetSelection.assets(libraries) | dg.AssetSelection.keys(["serving", "alarm_deliveries"]),
+    "build_libraries", selection=dg.AssetSelection.assets(libraries, ["serving", "alarm_deliveries"]),
     hooks={record_failure}, tags={"linli/kind": "dbt"},
 )
 
