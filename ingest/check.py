@@ -16,6 +16,14 @@ from ingest.ledger import Ledger
 from ingest.schemas import PII_FACE, Column, Source
 from linli.sql import sql_text
 
+# A row's reasons: those of its own values (`_reasons`), and one its key earns beside other rows
+# (`_mark`: a duplicate, or a key the lake already holds). The mark is a text column of its own so
+# that setting it updates `checked` in place: an UPDATE of the list column is a delete and an
+# insert per row, and the delete records cost memory in proportion to the whole delivery.
+PASSES = "len(_reasons) = 0 AND _mark IS NULL"
+FAILS = "NOT (" + PASSES + ")"
+REASONS = "CASE WHEN _mark IS NULL THEN _reasons ELSE list_append(_reasons, _mark) END"
+
 
 def _typed(col: Column, source: Source) -> str:
     """The lake value of a column, NULL where the delivered text does not convert."""
@@ -103,8 +111,8 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     event_date = f"CAST(timezone('Asia/Shanghai', {_lake_value(source.column(source.event_time))}) AS DATE)" if source.is_event else "NULL::DATE"
     items, joins = _per_value(con, source)
     # A second row with the same key is a duplicate; for events, so is a key the lake already holds.
-    # Both are marked after `checked` is made, in place: they are few, and a join would lose the
-    # delivery's row order.
+    # Both are marked (`_mark`) after `checked` is made, in place: they are few, and a join would
+    # lose the delivery's row order.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
         FROM staged WHERE _shape IS NULL GROUP BY ALL HAVING count(*) > 1"""
@@ -116,13 +124,14 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
             CASE WHEN _shape IS NOT NULL THEN [_shape]
                  -- most rows pass: a test per rule is cheaper than building and filtering a list per row
                  WHEN {' AND '.join(f'({r}) IS NULL' for r in reasons)} THEN []
-                 ELSE list_filter([{', '.join(reasons)}], r -> r IS NOT NULL) END AS _reasons
+                 ELSE list_filter([{', '.join(reasons)}], r -> r IS NOT NULL) END AS _reasons,
+            NULL::VARCHAR AS _mark
         FROM (SELECT {', '.join(['s.*', *typed, *items])} FROM staged s {' '.join(joins)})"""
     )
     con.execute("DROP TABLE staged")  # `checked` holds all of it: free the memory before writing
     if con.execute("SELECT count(*) FROM dups").fetchone()[0]:  # most deliveries repeat no key: then the join would mark nothing
         con.execute(
-            f"""UPDATE checked SET _reasons = list_append(_reasons, 'duplicate key: first seen at line ' || dups._first)
+            f"""UPDATE checked SET _mark = 'duplicate key: first seen at line ' || dups._first
             FROM dups WHERE checked._shape IS NULL AND checked._line > dups._first
               AND {' AND '.join(f'checked."{k}" = dups."dk_{k}"' for k in source.key)}"""
         )
@@ -130,23 +139,21 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
         _mark_landed_elsewhere(lake, con, ledger, d, source)
 
     outputs = [o for col in source.columns for o in _output(col)]
-    landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked WHERE len(_reasons) = 0"
+    landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked WHERE {PASSES}"
     # `checked` keeps the delivery's order unless a join made it (a join gives rows in no set
     # order); only then are landed rows sorted, so each lake file is in delivery order either way.
-    # (The rows an UPDATE above marks may move, but they are all quarantined: quarantine, a few
-    # rows, is always sorted.)
     in_order = " ORDER BY _line" if joins else ""
     record = ", ".join(
         f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.columns if c.pii != PII_FACE
     )
-    quarantine_sql = f"""SELECT '{did}' AS _delivery_id, {sql_text(d.name)} AS file, _line AS line, _reasons AS reasons,
+    quarantine_sql = f"""SELECT '{did}' AS _delivery_id, {sql_text(d.name)} AS file, _line AS line, {REASONS} AS reasons,
         coalesce(_raw, json_object({record})::VARCHAR) AS record
-        FROM checked WHERE len(_reasons) > 0 ORDER BY _line"""
+        FROM checked WHERE {FAILS} ORDER BY _line"""
     tmp = lake.tmp / did
     tmp.mkdir(parents=True, exist_ok=True)
     if source.is_event:
         # One COPY per day: a delivery spans few days, and PARTITION_BY does not keep row order.
-        days = con.execute("SELECT DISTINCT event_date FROM checked WHERE len(_reasons) = 0 ORDER BY 1").fetchall()
+        days = con.execute(f"SELECT DISTINCT event_date FROM checked WHERE {PASSES} ORDER BY 1").fetchall()
         for (day,) in days:
             (tmp / "raw" / f"event_date={day}").mkdir(parents=True)
             con.execute(
@@ -157,7 +164,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
         (tmp / "raw").mkdir(parents=True)
         con.execute(f"COPY ({landed_sql}{in_order}) TO '{tmp / 'raw' / (did + '_0.parquet')}' (FORMAT parquet)")
     counts = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE len(_reasons) = 0), count(*) FILTER (WHERE len(_reasons) > 0) FROM checked"
+        f"SELECT count(*), count(*) FILTER (WHERE {PASSES}), count(*) FILTER (WHERE {FAILS}) FROM checked"
     ).fetchone()
     if counts[2]:
         con.execute(f"COPY ({quarantine_sql}) TO '{tmp / 'quarantine.parquet'}' (FORMAT parquet)")
@@ -172,10 +179,10 @@ def _mark_landed_elsewhere(lake: Lake, con, ledger: Ledger, d: Delivery, source:
     keys = ", ".join(f'"{k}"' for k in source.key)
     files = ", ".join(f"'{f}'" for f in others)
     con.execute(
-        f"""UPDATE checked SET _reasons = list_append(_reasons, 'already landed by an earlier delivery')
+        f"""UPDATE checked SET _mark = 'already landed by an earlier delivery'
         FROM (SELECT DISTINCT {keys} FROM read_parquet([{files}], hive_partitioning = true)
               WHERE event_date IN (SELECT DISTINCT event_date FROM checked)) AS lake_keys
-        WHERE len(checked._reasons) = 0 AND {' AND '.join(f'checked.{_lake_value(source.column(k))} = lake_keys."{k}"' for k in source.key)}"""
+        WHERE {PASSES} AND {' AND '.join(f'checked.{_lake_value(source.column(k))} = lake_keys."{k}"' for k in source.key)}"""
     )
 
 
