@@ -271,9 +271,16 @@ def demo(
         console.print(f"[bold]Dagster UI: http://127.0.0.1:{port}[/bold]  (DAGSTER_HOME={home}; Ctrl-C stops them all)")
         # dagster dev re-parses the dbt project with the `dbt` on PATH: this environment's.
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        dagster = subprocess.Popen([f"{bin_dir}/dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env=env)
         try:
-            subprocess.run([f"{bin_dir}/dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                           check=False, env=env)
+            dagster.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached `dagster dev` too: killing it now would orphan its code servers, so it
+            # is given the time to stop them itself
+            try:
+                dagster.wait(60)
+            except subprocess.TimeoutExpired:
+                dagster.kill()
         finally:
             api.terminate()
             catalog.terminate()
