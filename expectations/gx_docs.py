@@ -114,15 +114,16 @@ def build_data_docs(quality_dir: Path) -> Path:
     context = gx.get_context(mode="file", project_root_dir=str(Path(quality_dir) / "gx"))
     # the columns each asset's rules were about: enough to re-apply the `apply:` rules that ran
     columns = {a: sorted({r["column"] for r in rules.values() if r["column"]}) for a, rules in latest.items()}
-    # GX prints (not warns) "should contain the {batch} parameter" for every rule stated by its
-    # SQL; these rules query their relations whole on purpose and only document them here
+    # GX prints (not warns) "should contain the {batch} parameter" each time it makes or loads a
+    # rule stated by its SQL; these rules query their relations whole on purpose and are only
+    # documented here
     with contextlib.redirect_stdout(io.StringIO()):
         for suite in load_suites(columns_of=columns):
             results = latest.get(suite.asset)
             if not results:
                 continue
             _record(context, suite, results)
-    sites = context.build_data_docs()
+        sites = context.build_data_docs()
     return Path(sites["local_site"].removeprefix("file://"))
 
 
