@@ -21,7 +21,7 @@ from linli.sql import sql_text
 # that setting it updates `checked` in place: an UPDATE of the list column is a delete and an
 # insert per row, and the delete records cost memory in proportion to the whole delivery.
 PASSES = "len(_reasons) = 0 AND _mark IS NULL"
-FAILS = "NOT (" + PASSES + ")"
+FAILS = f"NOT ({PASSES})"
 REASONS = "CASE WHEN _mark IS NULL THEN _reasons ELSE list_append(_reasons, _mark) END"
 
 
