@@ -230,8 +230,9 @@ def run(deliveries: Path, work: Path, seconds: float, api_clients: int = 4, read
         for t in threads:
             t.start()
         together = time.perf_counter()
-        # `seconds` of everything at once, and at least until one build has been published under load
-        while time.perf_counter() - together < seconds or (out.builds.requests == 0 and time.perf_counter() - started < 900):
+        # `seconds` of everything at once, and at least until the API has served a build published under
+        # load: a build of an unchanged lake publishes nothing, so finished builds alone do not show it
+        while time.perf_counter() - together < seconds or (len(out.builds_seen) < 2 and time.perf_counter() - started < 900):
             time.sleep(5)
             log(f"  {time.perf_counter() - started:.0f} s: API {out.api.requests} requests ({out.api.failed} failed), "
                 f"{out.readers.requests} reads, {out.builds.requests} builds, {out.backfill.requests} Dagster runs")
