@@ -1,4 +1,4 @@
-"""Running suites: each rule one aggregate query in DuckDB, results written as data.
+"""Running suites: the rules over the same rows one aggregate query in DuckDB, results written as data.
 
 Marts are read from the published serving store; raw-zone tables from the lake's committed,
 current delivery files. Given a partition (a day), rules over event tables read that day only;
@@ -105,16 +105,35 @@ def _count_by(con: duckdb.DuckDBPyConnection, relation: str, slices: list[str], 
     return {tuple(r[:-1]): r[-1] for r in con.execute(f"SELECT {group}, count(*) FROM {relation} AS checked WHERE {where} GROUP BY ALL").fetchall()}
 
 
-def _measure(con: duckdb.DuckDBPyConnection, plan: _Plan, slice_counts: dict) -> tuple[str, tuple, dict, dict]:
+def _counts(con: duckdb.DuckDBPyConnection, plans: list[_Plan]) -> dict[int, tuple[int, int]]:
+    """(rows checked, unexpected) by plan (its id), one aggregate per relation: the rules over the
+    same rows share one scan. A relation whose aggregate fails (a rule that does not bind) is left
+    out, so its rules are measured one at a time and only the broken one reports the error."""
+    by_relation: dict[str, list[_Plan]] = {}
+    for plan in plans:
+        by_relation.setdefault(plan.check.relation, []).append(plan)
+    counts = {}
+    for relation, group in by_relation.items():
+        filters = ", ".join(f"count(*) FILTER (WHERE {p.check.unexpected})" for p in group)
+        try:
+            checked, *unexpected = con.execute(f"SELECT count(*), {filters} FROM {relation} AS checked").fetchone()
+        except duckdb.Error:
+            continue
+        counts |= {id(p): (checked, n) for p, n in zip(group, unexpected)}
+    return counts
+
+
+def _measure(con: duckdb.DuckDBPyConnection, plan: _Plan, counts: dict, slice_counts: dict) -> tuple[str, tuple, dict, dict]:
     """(sql, (rows checked, unexpected, sample), rows per slice, unexpected per slice).
 
-    One aggregate per rule, as lean as the bare check; samples and slices of unexpected rows are
-    read only for a rule that found some, and a rule over the asset's own rows shares the
-    asset's slice counts (counted once per run).
+    The rule's own aggregate, as lean as the bare check (its counts come from its relation's
+    shared aggregate when that ran); samples and slices of unexpected rows are read only for a
+    rule that found some, and a rule over the asset's own rows shares the asset's slice counts
+    (counted once per run).
     """
     c = plan.check
     sql = f"SELECT count(*), count(*) FILTER (WHERE {c.unexpected}) FROM {c.relation} AS checked"
-    checked, unexpected = con.execute(sql).fetchone()
+    checked, unexpected = counts[id(plan)] if id(plan) in counts else con.execute(sql).fetchone()
     sample = [v for (v,) in con.execute(
         f"SELECT DISTINCT ({plan.sample})::VARCHAR AS v FROM {c.relation} AS checked WHERE {c.unexpected} ORDER BY v LIMIT {SAMPLE_SIZE}"
     ).fetchall()] if unexpected else []
@@ -148,7 +167,7 @@ def run_suites(con: duckdb.DuckDBPyConnection, quality_dir: Path, *, assets: lis
     cols_of = columns_of(con, relations)
     as_of = set_as_of(con, as_of or (date.fromisoformat(partition) if partition else None))
     checked_at = datetime.now(timezone.utc)
-    results, slices, slice_counts = [], [], {}
+    planned = []  # (result row so far, plan or None, error or None), in suite and rule order
     for suite in suites:
         cols = cols_of[suite.asset]
         for rule in suite.rules:
@@ -160,22 +179,31 @@ def run_suites(con: duckdb.DuckDBPyConnection, quality_dir: Path, *, assets: lis
             try:
                 if cols is None:
                     raise ValueError(f"{suite.asset} is not in the store")
-                plan = _plan(con, relations[suite.asset], rule, suite, cols, partition)
-                sql, (rows_checked, unexpected, sample), rows, bad = _measure(con, plan, slice_counts)
+                planned.append((row, _plan(con, relations[suite.asset], rule, suite, cols, partition), None))
             except (duckdb.Error, ValueError, KeyError) as exc:
-                results.append(row | {"passed": False, "rows_checked": 0, "unexpected_count": 0, "unexpected_percent": None,
-                                      "sample_unexpected": [], "error": str(exc).splitlines()[0][:500], "sql": None})
-                continue
-            results.append(row | {
-                "passed": unexpected == 0, "rows_checked": rows_checked, "unexpected_count": unexpected,
-                "unexpected_percent": 100.0 * unexpected / rows_checked if rows_checked else 0.0, "unit": plan.check.unit,
-                "sample_unexpected": sample or [], "error": None, "sql": " ".join(sql.split()),
-            })
-            for part, n in rows.items():
-                named = dict(zip(plan.slices, part))
-                slices.append({"run_id": run_id, "asset": suite.asset, "rule": rule.name,
-                               "community_code": named.get("community_code"), "day": named.get("event_date"),
-                               "rows_checked": n, "unexpected_count": bad.get(part, 0)})
+                planned.append((row, None, exc))
+    counts = _counts(con, [plan for _, plan, _ in planned if plan is not None])
+    results, slices, slice_counts = [], [], {}
+    for row, plan, error in planned:
+        if plan is not None:
+            try:
+                sql, (rows_checked, unexpected, sample), rows, bad = _measure(con, plan, counts, slice_counts)
+            except (duckdb.Error, ValueError, KeyError) as exc:
+                error = exc
+        if error is not None:
+            results.append(row | {"passed": False, "rows_checked": 0, "unexpected_count": 0, "unexpected_percent": None,
+                                  "sample_unexpected": [], "error": str(error).splitlines()[0][:500], "sql": None})
+            continue
+        results.append(row | {
+            "passed": unexpected == 0, "rows_checked": rows_checked, "unexpected_count": unexpected,
+            "unexpected_percent": 100.0 * unexpected / rows_checked if rows_checked else 0.0, "unit": plan.check.unit,
+            "sample_unexpected": sample or [], "error": None, "sql": " ".join(sql.split()),
+        })
+        for part, n in rows.items():
+            named = dict(zip(plan.slices, part))
+            slices.append({"run_id": run_id, "asset": row["asset"], "rule": row["rule"],
+                           "community_code": named.get("community_code"), "day": named.get("event_date"),
+                           "rows_checked": n, "unexpected_count": bad.get(part, 0)})
     store.write(quality_dir, "results", results, name=f"{run_id}-{uuid.uuid4().hex[:6]}")
     store.write(quality_dir, "slices", slices, name=f"{run_id}-{uuid.uuid4().hex[:6]}")
     update_issues(quality_dir, results)

@@ -79,6 +79,10 @@ class Ledger:
         """The delivery a new version of this file would supersede."""
         return next(iter(self._current_by_file.get(name, ())), None)
 
+    def current_deliveries(self) -> set[tuple[str, str]]:
+        """(delivery id, source) of every delivery whose rows count."""
+        return {(r["delivery_id"], r["source"]) for r in self._rows if r["delivery_id"] in self.current}
+
     def same_content(self, checksum: str, source: str) -> str | None:
         return self._landed_content.get((checksum, source))
 

@@ -179,8 +179,8 @@ def build(
         console.print(f"no deliveries since the current build was made; it stands: {result['build']}")
         return
     console.print(f"built {result['models']} models, {result['tests']} tests passed: {result['build']}")
-    if result["selected"] and not select:  # chosen by the build: what the new deliveries reach
-        console.print(f"only below the sources with new deliveries: {result['selected']}")
+    if result["changed"]:  # chosen by the build: what the new deliveries reach
+        console.print(f"only below the sources with new deliveries: {', '.join(result['changed'])}")
 
 
 @app.command("backup")

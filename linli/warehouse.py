@@ -30,6 +30,9 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.lake import Lake
+from ingest.ledger import Ledger
+
 PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 REFERENCE = Path(__file__).resolve().parent / "reference"  # seeded too (dbt_project.yml seed-paths)
 KEEP_BUILDS = 3
@@ -59,12 +62,12 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     started, digest = datetime.now(timezone.utc), f"{project_digest()} {lake}"
     whole, live = select is None, current(warehouse)
     # An incremental build continues from the current one: judged by what that one was built from.
-    changed = changed_sources(live.resolve(), digest) if whole and not full_refresh and live.exists() else None
+    changed = changed_sources(live.resolve(), digest, lake) if whole and not full_refresh and live.exists() else None
     if changed == []:  # made from exactly the lake's current deliveries: it stands as it is
-        return {"build": str(live.resolve()), "nodes": 0, "models": 0, "tests": 0, "seconds": 0.0, "selected": None, "unchanged": True}
+        return {"build": str(live.resolve()), "nodes": 0, "models": 0, "tests": 0, "seconds": 0.0, "selected": None, "changed": [], "unchanged": True}
     target = new_build(warehouse, started.strftime("%Y%m%dT%H%M%S%f"), full_refresh)
     if changed and target.exists():  # nothing else can differ from the copy: build below these sources only
-        select = " ".join(f"source:raw.{name}+" for name in changed)
+        select = below(changed)
     env = {**os.environ, "LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": target.name}  # relative: the profile stays the same
     args = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
             "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs")]
@@ -84,7 +87,7 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     target = publish(warehouse, target)
     kinds = [r["unique_id"].split(".")[0] for r in results["results"]]
     return {"build": str(target), "nodes": len(kinds), "models": kinds.count("model"), "tests": kinds.count("test"),
-            "seconds": round(results.get("elapsed_time", 0), 1), "selected": select, "unchanged": False}
+            "seconds": round(results.get("elapsed_time", 0), 1), "selected": select, "changed": changed, "unchanged": False}
 
 
 def project_digest() -> str:
@@ -109,10 +112,10 @@ def record_built_from(build_file: Path, started: datetime, digest: str) -> None:
         con.close()
 
 
-def changed_sources(build_file: Path, digest: str) -> list[str] | None:
-    """The sources whose current deliveries differ from those the build (or the one it is a copy
-    of) was built from; None when that cannot be told (no record, other project files, another
-    lake): then everything is built."""
+def changed_sources(build_file: Path, digest: str, lake: Path) -> list[str] | None:
+    """The sources whose current deliveries (in the lake's ledger now) differ from those the build
+    (or the one it is a copy of) was built from; None when that cannot be told (no record, other
+    project files, another lake): then everything is built."""
     try:
         con = duckdb.connect(str(build_file), read_only=True)
     except duckdb.Error:
@@ -120,15 +123,21 @@ def changed_sources(build_file: Path, digest: str) -> list[str] | None:
     try:
         if con.execute("SELECT digest FROM build.built_project").fetchone()[0] != digest:
             return None
-        return [s for (s,) in con.execute("""SELECT DISTINCT source FROM (
-            (SELECT delivery_id, source FROM staging.stg_lake__current_deliveries EXCEPT SELECT delivery_id, source FROM build.built_deliveries)
-            UNION ALL
-            (SELECT delivery_id, source FROM build.built_deliveries EXCEPT SELECT delivery_id, source FROM staging.stg_lake__current_deliveries))
-            ORDER BY 1""").fetchall()]
+        built = set(con.execute("SELECT delivery_id, source FROM build.built_deliveries").fetchall())
     except duckdb.Error:  # a build from before the record existed
         return None
     finally:
         con.close()
+    return sorted({source for _, source in built ^ Ledger(Lake(lake)).current_deliveries()})
+
+
+def below(sources: list[str]) -> str:
+    """The nodes a build continuing from a copy runs when these sources changed: the ledger's
+    snapshot, and below the sources every table, incremental model and test. Views are left out:
+    they hold no rows, and the copy's are those of this project over this lake (the recorded
+    digest says so)."""
+    kinds = ("config.materialized:table", "config.materialized:incremental", "resource_type:test")
+    return " ".join(["stg_lake__current_deliveries", *(f"source:raw.{name}+,{kind}" for name in sources for kind in kinds)])
 
 
 def new_build(warehouse: Path, name: str, full_refresh: bool = False) -> Path:

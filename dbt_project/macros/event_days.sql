@@ -71,6 +71,24 @@ cast(null as date)
 {%- endmacro %}
 
 
+{% macro refresh_ledger_snapshot() -%}
+{#- `stg_lake__current_deliveries` is a table, the run's one reading of the ledger. A run that builds
+    models but leaves that model out (a subset chosen in Dagster, `--select door_access`) refreshes
+    it here, so no staging view reads an older ledger than the run's. -#}
+{%- if execute and flags.WHICH in ('build', 'run') and builds_models() -%}
+  {%- set snapshot = graph.nodes['model.linli.stg_lake__current_deliveries'] -%}
+  {%- if snapshot.unique_id not in selected_resources -%}
+    {%- set relation = api.Relation.create(database=snapshot.database, schema=snapshot.schema, identifier=snapshot.alias, type='table') -%}
+    {%- do adapter.create_schema(relation) -%}
+    {%- set existing = adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier) -%}
+    {%- if existing is not none %}{% do adapter.drop_relation(existing) %}{% endif -%}
+    {%- do run_query('create table ' ~ relation ~ ' as ' ~ current_deliveries(source('raw', 'ledger'))) -%}
+  {%- endif -%}
+{%- endif -%}
+{{ return('') }}
+{%- endmacro %}
+
+
 {% macro builds_models() -%}
 {#- Whether this run builds a model (a seeds-only build needs no lake, and records nothing). -#}
 {%- for uid in selected_resources if uid.startswith('model.') -%}{{ return(true) }}{%- endfor -%}
