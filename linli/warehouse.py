@@ -30,9 +30,6 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.lake import Lake
-from ingest.ledger import Ledger
-
 PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 REFERENCE = Path(__file__).resolve().parent / "reference"  # seeded too (dbt_project.yml seed-paths)
 KEEP_BUILDS = 3
@@ -116,6 +113,10 @@ def changed_sources(build_file: Path, digest: str, lake: Path) -> list[str] | No
     """The sources whose current deliveries (in the lake's ledger now) differ from those the build
     (or the one it is a copy of) was built from; None when that cannot be told (no record, other
     project files, another lake): then everything is built."""
+    # here, not at the top: readers of builds (the API, dashboards) import this module and need no ledger
+    from ingest.lake import Lake
+    from ingest.ledger import Ledger
+
     try:
         con = duckdb.connect(str(build_file), read_only=True)
     except duckdb.Error:
