@@ -7,8 +7,11 @@ import re
 import duckdb
 import polars as pl
 
-ID_RE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dX](?![0-9A-Za-z])")
-MOBILE_RE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
+# A run of digits is a number on its own: not part of a longer word or number, nor the fraction of
+# a decimal (Dagster records step durations as floats such as 1234.17812345637 ms).
+NOT_AFTER = r"(?<![0-9A-Za-z])(?<!\d\.)"
+ID_RE = re.compile(NOT_AFTER + r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dX](?![0-9A-Za-z])")
+MOBILE_RE = re.compile(NOT_AFTER + r"1[3-9]\d{9}(?![0-9A-Za-z])")
 PLATE_RE = re.compile(r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][A-HJ-NP-Z0-9]{5,6}")
 
 

@@ -33,6 +33,7 @@ from ingest.pseudonymise import hmac_hex
 from ingest.relational import ingest_table
 from linli.citygen.generate import GenerateConfig, generate
 from linli.citygen.property_db import load_property_db
+from tests.privacy import ID_RE, MOBILE_RE
 
 pytestmark = pytest.mark.services
 
@@ -41,8 +42,6 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 MYSQL = dict(host="127.0.0.1", port=3306, user="root", password="")
 # A start date no other test uses, so this city's events cannot be mistaken for another's.
 START = date(2029, 7, 1)
-ID_RE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dX](?![0-9A-Za-z])")
-MOBILE_RE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,8 @@ def test_the_scanner_finds_what_it_looks_for():
     assert sorted(leak.kind for leak in found) == ["id_number", "mobile", "name", "plate"]
     assert all("1980010" not in leak.sample and "234567" not in leak.sample for leak in found), "a report never repeats a value whole"
     assert s.text("t", "w", "150602********1234 138****5678 蒙K***45 王** key 9f86d081884c7d659a2feaa0c55ad015 王秀英路") == []
+    assert s.text("t", "w", '"duration_ms": 1234.17812345637, "ratio": 0.150602198001011234') == []
+    assert len(s.text("t", "w", "tel.13812345678 a.150602198001011234")) == 2
 
 
 def test_no_clear_identifier_rests_or_passes_anywhere(city, manifest, lake, warehouse, tmp_path):
