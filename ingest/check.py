@@ -83,10 +83,12 @@ def _output(col: Column) -> list[str]:
 
 
 def _per_value(con, source: Source) -> tuple[list[str], list[str]]:
-    """Per-value results for every column: (select items, joins) that bring them to each row.
+    """Per-value results: (`ok_` items for `checked`, joins that bring `k_` and `m_` to landed rows).
 
     Personal columns get `ok_`, `k_` (keyed hash) and `m_` (masked form) from a table of their
-    distinct values; other columns with a format rule get `ok_` inline.
+    distinct values; other columns with a format rule get `ok_` inline. Every row needs `ok_`, but
+    only the few failing values are looked up for it; the hashes and masks are joined to the landed
+    rows alone, as they are written, so `checked` carries none of them.
     """
     items, joins = [], []
     for c in source.columns:
@@ -97,10 +99,14 @@ def _per_value(con, source: Source) -> tuple[list[str], list[str]]:
                 SELECT v, {ok} AS ok, hmac_key(v) AS k, {MASK[c.pii]}(v) AS m
                 FROM (SELECT DISTINCT "{c.name}" AS v FROM staged WHERE "{c.name}" IS NOT NULL)"""
             )
-            joins.append(f'LEFT JOIN "d_{c.name}" ON "d_{c.name}".v = s."{c.name}"')
-            items += [f'"d_{c.name}".{x} AS "{x}_{c.name}"' for x in ("ok", "k", "m")]
+            if c.format:
+                items.append(f'"{c.name}" NOT IN (SELECT v FROM "d_{c.name}" WHERE NOT ok) AS "ok_{c.name}"')
+            joins.append(
+                f'LEFT JOIN (SELECT v AS "v_{c.name}", k AS "k_{c.name}", m AS "m_{c.name}" FROM "d_{c.name}") '
+                f'ON "v_{c.name}" = checked."{c.name}"'
+            )
         elif c.format:
-            items.append(f'format_{c.format}(s."{c.name}") AS "ok_{c.name}"')
+            items.append(f'format_{c.format}("{c.name}") AS "ok_{c.name}"')
     return items, joins
 
 
@@ -108,7 +114,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     source = d.source
     typed = [f'{_typed(c, source)} AS "t_{c.name}"' for c in source.columns if _converted(c)]
     reasons = [c for col in source.columns for c in _checks(col)]
-    event_date = f"CAST(timezone('Asia/Shanghai', {_lake_value(source.column(source.event_time))}) AS DATE)" if source.is_event else "NULL::DATE"
+    event_date = f"shanghai_date({_lake_value(source.column(source.event_time))})" if source.is_event else "NULL::DATE"
     items, joins = _per_value(con, source)
     # A second row with the same key is a duplicate; for events, so is a key the lake already holds.
     # Both are marked (`_mark`) after `checked` is made, in place: they are few, and a join would
@@ -126,7 +132,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
                  WHEN {' AND '.join(f'({r}) IS NULL' for r in reasons)} THEN []
                  ELSE list_filter([{', '.join(reasons)}], r -> r IS NOT NULL) END AS _reasons,
             NULL::VARCHAR AS _mark
-        FROM (SELECT {', '.join(['s.*', *typed, *items])} FROM staged s {' '.join(joins)})"""
+        FROM (SELECT {', '.join(['*', *typed, *items])} FROM staged)"""
     )
     con.execute("DROP TABLE staged")  # `checked` holds all of it: free the memory before writing
     if con.execute("SELECT count(*) FROM dups").fetchone()[0]:  # most deliveries repeat no key: then the join would mark nothing
@@ -139,9 +145,9 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
         _mark_landed_elsewhere(lake, con, ledger, d, source)
 
     outputs = [o for col in source.columns for o in _output(col)]
-    landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked WHERE {PASSES}"
-    # `checked` keeps the delivery's order unless a join made it (a join gives rows in no set
-    # order); only then are landed rows sorted, so each lake file is in delivery order either way.
+    landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked {' '.join(joins)} WHERE {PASSES}"
+    # `checked` is in delivery order; a join gives its rows in no set order, so only then are the
+    # landed rows sorted back into it, and a lake file is the same bytes however often it is made.
     in_order = " ORDER BY _line" if joins else ""
     record = ", ".join(
         f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.columns if c.pii != PII_FACE

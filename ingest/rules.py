@@ -48,11 +48,22 @@ MACROS |= {
         '([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z])[A-Z0-9]{3,4}([A-Z0-9]{2})', '\1***\2', 'g'),
         '(^|,)([一-龥])[一-龥]{1,5}(,|$)', '\1\2**\3', 'g'),
         '(^|,)([一-龥])[一-龥]{1,5}(,|$)', '\1\2**\3', 'g')""",
-    # ISO text first: most feeds send it, and a cast is far cheaper than a pattern (no cast reads 13 digits)
-    "parse_time": r"""(x) AS coalesce(try_cast(x AS TIMESTAMPTZ),
+    # ISO text first: most feeds send it, and a cast is far cheaper than a pattern (no cast reads 13 digits).
+    # A local time without a zone is read as +08:00 directly where that is exact (Shanghai has kept
+    # +08:00 without summer time since 1992): the session zone's calendar costs twice the cast.
+    "parse_time": r"""(x) AS coalesce(
+        CASE WHEN length(x) = 19 AND x >= '1992' THEN try_cast(x || '+08:00' AS TIMESTAMPTZ) END,
+        try_cast(x AS TIMESTAMPTZ),
         CASE WHEN regexp_full_match(x, '[0-9]{13}') THEN to_timestamp(x::BIGINT / 1000) END,
         timezone('Asia/Shanghai', try_strptime(x, '%Y/%m/%d %H:%M:%S')))""",
     "parse_date": r"""(x) AS coalesce(try_strptime(x, '%Y-%m-%d'), try_strptime(x, '%Y/%m/%d'), try_strptime(x, '%Y%m%d'))::DATE""",
+    # The Beijing date of an instant: by arithmetic at +08:00 from 1992 (a tenth of the cost of the
+    # zone's calendar, which earlier instants still go through, summer time and all)
+    "shanghai_date": r"""(t) AS CASE WHEN t >= TIMESTAMPTZ '1992-01-01 00:00:00+08:00'
+        THEN CAST(make_timestamp(epoch_us(t) + 28800000000) AS DATE) ELSE CAST(timezone('Asia/Shanghai', t) AS DATE) END""",
+    # trim() copies every value; only a value that may have a space to strip at either end goes
+    # through it (an ASCII value ends in no other space character trim() removes).
+    "trimmed": r"""(x) AS CASE WHEN starts_with(x, ' ') OR ends_with(x, ' ') OR strlen(x) <> length(x) THEN trim(x) ELSE x END""",
     "parse_bool": r"""(x) AS CASE WHEN lower(x) IN ('true', '1', '是', 'yes', 'y') THEN true
         WHEN lower(x) IN ('false', '0', '否', 'no', 'n') THEN false END""",
 }

@@ -95,7 +95,7 @@ def stage(con, d: Delivery) -> tuple[str, str | None]:
 
 
 def _value(expr: str) -> str:
-    return f"nullif(trim({expr}), '')"
+    return f"nullif(trimmed({expr}), '')"
 
 
 def _stage_json(con, source: Source) -> None:
@@ -109,8 +109,9 @@ def _stage_json(con, source: Source) -> None:
           CASE WHEN line = '' THEN 'empty line' WHEN j IS NULL THEN 'malformed JSON: truncated or invalid' END,
           CASE WHEN j IS NULL THEN scrub_text(left(line, 2000)) END, {', '.join(fields)}
         FROM (SELECT _line, line,
-                -- nested, because AND does not stop json_type from reading an invalid document
-                CASE WHEN json_valid(line) THEN CASE WHEN json_type(line) = 'OBJECT' THEN from_json(line, '{struct}') END END AS j
+                -- a valid document is an object when its first character other than white space is a brace
+                CASE WHEN json_valid(line) AND (starts_with(line, '{{') OR regexp_matches(line, '^\\s*[{{]'))
+                     THEN from_json(line, '{struct}') END AS j
               FROM lines)"""
     )
 

@@ -200,3 +200,33 @@ def test_spreadsheet_cells_become_the_same_text_column_by_column_as_cell_by_cell
     mixed = [13812345678.0, 1.5, "", None, date(2024, 5, 1), datetime(2024, 5, 1, 8, 30), True, " a "]
     for column in (text, mixed, []):
         assert _text_column(column).to_pylist() == [_cell(v) for v in column]
+
+
+def test_a_json_line_that_is_no_object_is_quarantined_and_one_after_white_space_lands(tmp_path):
+    row = ('{{"event_id":"E{n}","device_id":"DR150602002001B00402","event_time":"2024-05-01T00:00:05+08:00",'
+           '"id_no":"150602197802220778","open_method":"face","direction":"out","result":"success"}}')
+    lines = [row.format(n=1), " \t" + row.format(n=2), "[1, 2]", "5", '"{}"', "null", row.format(n=3)[:-1]]
+    _write(tmp_path / "in", "feeds/door_access/2024-05-01/door_access_x_20240501.jsonl", "\n".join(lines).encode())
+    ingest_directory(tmp_path / "in", tmp_path / "lake")
+    (row,) = _status(tmp_path / "lake").values()
+    assert (row["status"], row["rows_read"], row["rows_landed"], row["rows_quarantined"]) == ("landed", 7, 2, 5)
+    landed = duckdb.sql(f"SELECT event_id FROM read_parquet('{tmp_path}/lake/raw/door_access/*/*.parquet') ORDER BY 1").fetchall()
+    assert landed == [("E1",), ("E2",)]
+    reasons = duckdb.sql(f"SELECT line, reasons FROM read_parquet('{tmp_path}/lake/quarantine/door_access/*.parquet') ORDER BY line").fetchall()
+    assert reasons == [(n, ["malformed JSON: truncated or invalid"]) for n in range(3, 8)]
+
+
+def test_the_fast_forms_of_times_dates_and_trimming_agree_with_the_general_ones(tmp_path):
+    """Local times read at +08:00, Beijing dates by arithmetic and trimming only where it can
+    change a value must give what the zone's calendar and trim() give, across Shanghai's last
+    summer time (1991) and around midnight."""
+    con = Lake(tmp_path).init().connect()
+    minutes = "SELECT TIMESTAMP '1985-01-01' + INTERVAL (i * 37) MINUTE AS local FROM range(0, 400000) r(i)"  # to 2013
+    differ = con.execute(f"""SELECT
+        count(*) FILTER (WHERE parse_time(x) IS DISTINCT FROM try_cast(x AS TIMESTAMPTZ)),
+        count(*) FILTER (WHERE shanghai_date(t) IS DISTINCT FROM CAST(timezone('Asia/Shanghai', t) AS DATE)), count(*)
+        FROM (SELECT strftime(local, '%Y-%m-%d %H:%M:%S') AS x, try_cast(strftime(local, '%Y-%m-%d %H:%M:%S') AS TIMESTAMPTZ) AS t
+              FROM ({minutes}))""").fetchone()
+    assert differ == (0, 0, 400000)
+    values = [" a", "a ", "\u3000a", "b\u00a0", "中文 ", "\ta", "a\t", "", None, "  ", "\u3000", "plain", "中文"]
+    assert con.execute("SELECT [trimmed(x) IS NOT DISTINCT FROM trim(x) FOR x IN ?]", [values]).fetchone()[0] == [True] * len(values)
