@@ -146,8 +146,9 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
 
     outputs = [o for col in source.columns for o in _output(col)]
     landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked {' '.join(joins)} WHERE {PASSES}"
-    # `checked` is in delivery order; a join gives its rows in no set order, so only then are the
-    # landed rows sorted back into it, and a lake file is the same bytes however often it is made.
+    # A join gives rows in no set order (the lookups for personal columns, in `checked` and here, are
+    # joins); only then are the landed rows sorted back into delivery order, so a lake file is in
+    # that order, and the same bytes, however often it is made.
     in_order = " ORDER BY _line" if joins else ""
     record = ", ".join(
         f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.columns if c.pii != PII_FACE
