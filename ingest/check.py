@@ -110,6 +110,11 @@ def _per_value(con, source: Source) -> tuple[list[str], list[str]]:
     return items, joins
 
 
+def work_tables(source: Source) -> list[str]:
+    """Every temp table that staging and checking a delivery of `source` may leave behind."""
+    return ["lines", "staged", "dups", "checked", *(f"d_{c.name}" for c in source.columns if _personal(c))]
+
+
 def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> dict:
     source = d.source
     typed = [f'{_typed(c, source)} AS "t_{c.name}"' for c in source.columns if _converted(c)]

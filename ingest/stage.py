@@ -94,10 +94,6 @@ def stage(con, d: Delivery) -> tuple[str, str | None]:
     return encoding, notes
 
 
-def _value(expr: str) -> str:
-    return f"nullif(trimmed({expr}), '')"
-
-
 def _stage_json(con, source: Source) -> None:
     """JSON objects from the `lines` table; every name a column may go by is read in one parse."""
     names = [(col, (col.name, *col.headers)) for col in source.columns]
@@ -129,7 +125,7 @@ def _stage_csv(con, source: Source) -> str | None:
     n = len(header)
     select = ", ".join(
         # A line of the wrong width gets junk fields here; its `_shape` is its only reason (see check).
-        _value(f"f[{position[mapping[c.name]] + 1}]") if c.name in mapping else "NULL"
+        f"nullif(f[{position[mapping[c.name]] + 1}], '')" if c.name in mapping else "NULL"
         for c in source.columns
     )
     # Quoted fields are rare in these exports; only those lines go through a full CSV parser.
@@ -149,7 +145,9 @@ def _stage_csv(con, source: Source) -> str | None:
                WHEN len(f) > {n} THEN 'extra columns: ' || len(f) || ' fields where the header has {n}'
                WHEN len(f) < {n} THEN 'missing columns: ' || len(f) || ' fields where the header has {n}' END,
           CASE WHEN len(f) <> {n} THEN scrub_text(left(line, 2000)) END, {select}
-        FROM ({fields})"""
+        -- every field trimmed in one expression over the list: one per column would make the
+        -- statement cost more to plan than a small delivery's rows cost to run
+        FROM (SELECT _line, line, list_transform(f, x -> trimmed(x)) AS f FROM ({fields}))"""
     )
     if quoted:
         con.unregister("quoted")
@@ -167,7 +165,8 @@ def _stage_xlsx(con, d: Delivery) -> str | None:
     for c in source.columns:
         columns[c.name] = table.column(mapping[c.name]) if c.name in mapping else pa.nulls(table.num_rows, pa.string())
     con.register("batch", pa.table(columns))
-    con.execute(f"INSERT INTO staged SELECT _line, _shape, _raw, {', '.join(_value(chr(34) + c.name + chr(34)) for c in source.columns)} FROM batch")
+    values = ", ".join(f"nullif(\"{c.name}\", '')" for c in source.columns)  # cells come trimmed from the reader
+    con.execute(f"INSERT INTO staged SELECT _line, _shape, _raw, {values} FROM batch")
     con.unregister("batch")
     return f"ignored columns: {unknown}" if unknown else None
 
