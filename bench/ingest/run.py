@@ -5,7 +5,8 @@
 For a door-access JSON-lines file and a meter CSV of --rows rows each, prints the rows per
 second of `linli ingest` (read, validate, pseudonymise, quarantine, write Parquet, ledger) and
 of a bare DuckDB `COPY (SELECT * FROM read_json/read_csv(...)) TO '...parquet'`, their ratio,
-and each run's peak RSS. With --big-gb N, also ingests an N GB meter CSV and prints peak RSS.
+and each run's peak RSS; then the time a delivery of the city's registries (many small files).
+With --big-gb N, also ingests an N GB meter CSV and prints peak RSS.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def prepare(rows: int) -> dict[str, Path]:
     """Door and meter files of `rows` rows, cut from a generated city (cached under bench/out)."""
     door = OUT / "deliveries" / "feeds" / "door_access" / "2024-05-01" / "door_access_bench_20240501.jsonl"
     meter = OUT / "deliveries" / "feeds" / "meter" / "2024-05-01" / "meter_bench_20240501.csv"
-    if door.exists() and meter.exists() and sum(1 for _ in open(door, "rb")) == rows:
+    if door.exists() and meter.exists() and (OUT / "city" / "deliveries" / "registry").is_dir() and sum(1 for _ in open(door, "rb")) == rows:
         return {"door_access": door, "meter": meter}
     city = OUT / "city"
     residents = max(1000, int(rows / 1.7))
@@ -96,6 +97,17 @@ def main() -> None:
         raw, ours = ({"wall": min(r[i]["wall"] for r in runs), "peak_mb": max(r[i]["peak_mb"] for r in runs)} for i in (0, 1))
         print(f"{source:<14}{n:>11,}{n / raw['wall']:>16,.0f}{n / ours['wall']:>15,.0f}{raw['wall'] / ours['wall']:>8.2f}"
               f"{raw['peak_mb']:>11,.0f}{ours['peak_mb']:>10,.0f}")
+    # A city-day is mostly small files: every community's registry, a spreadsheet or CSV of a few
+    # thousand rows. Their cost is per delivery, not per row: printed as such.
+    registries = sorted((OUT / "city" / "deliveries" / "registry").iterdir())
+    shutil.rmtree(OUT / "small", ignore_errors=True)
+    (OUT / "small" / "registry").mkdir(parents=True)
+    for f in registries:
+        (OUT / "small" / "registry" / f.name).symlink_to(f)
+    ours = run_child("linli", OUT / "small", OUT / "lake-small")
+    rows = duckdb.sql(f"SELECT sum(rows_read) FROM read_parquet('{OUT / 'lake-small' / 'ledger'}/*.parquet', union_by_name = true)").fetchone()[0]
+    print(f"{len(registries)} registries, {rows:,} rows: {ours['wall']:.1f} s, {1000 * ours['wall'] / len(registries):.0f} ms a delivery, "
+          f"{rows / ours['wall']:,.0f} rows/s, peak RSS {ours['peak_mb']:,.0f} MB")
     if args.big_gb:
         big = OUT / "big" / "feeds" / "meter" / "2024-05-01" / "meter_big_20240501.csv"
         big.parent.mkdir(parents=True, exist_ok=True)
