@@ -82,6 +82,11 @@ def _output(col: Column) -> list[str]:
     return [f'{sql[lc.form] if lc.form else _lake_value(col)} AS "{lc.name}"' for lc in col.lake_columns()]
 
 
+def _values_table(col: Column) -> str:
+    """The temp table of a personal column's distinct values with their check, hash and mask."""
+    return f"d_{col.name}"
+
+
 def _per_value(con, source: Source) -> tuple[list[str], list[str]]:
     """Per-value results: (`ok_` items for `checked`, joins that bring `k_` and `m_` to landed rows).
 
@@ -93,16 +98,16 @@ def _per_value(con, source: Source) -> tuple[list[str], list[str]]:
     items, joins = [], []
     for c in source.columns:
         if _personal(c):
-            ok = f"format_{c.format}(v)" if c.format else "true"
+            ok, table = (f"format_{c.format}(v)" if c.format else "true"), _values_table(c)
             con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE "d_{c.name}" AS
+                f"""CREATE OR REPLACE TEMP TABLE "{table}" AS
                 SELECT v, {ok} AS ok, hmac_key(v) AS k, {MASK[c.pii]}(v) AS m
                 FROM (SELECT DISTINCT "{c.name}" AS v FROM staged WHERE "{c.name}" IS NOT NULL)"""
             )
             if c.format:
-                items.append(f'"{c.name}" NOT IN (SELECT v FROM "d_{c.name}" WHERE NOT ok) AS "ok_{c.name}"')
+                items.append(f'"{c.name}" NOT IN (SELECT v FROM "{table}" WHERE NOT ok) AS "ok_{c.name}"')
             joins.append(
-                f'LEFT JOIN (SELECT v AS "v_{c.name}", k AS "k_{c.name}", m AS "m_{c.name}" FROM "d_{c.name}") '
+                f'LEFT JOIN (SELECT v AS "v_{c.name}", k AS "k_{c.name}", m AS "m_{c.name}" FROM "{table}") '
                 f'ON "v_{c.name}" = checked."{c.name}"'
             )
         elif c.format:
@@ -112,7 +117,7 @@ def _per_value(con, source: Source) -> tuple[list[str], list[str]]:
 
 def work_tables(source: Source) -> list[str]:
     """Every temp table that staging and checking a delivery of `source` may leave behind."""
-    return ["lines", "staged", "dups", "checked", *(f"d_{c.name}" for c in source.columns if _personal(c))]
+    return ["lines", "staged", "dups", "checked", *(_values_table(c) for c in source.columns if _personal(c))]
 
 
 def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> dict:
