@@ -14,15 +14,25 @@ from ingest.delivery import Delivery
 from ingest.lake import Lake, delivery_of
 from ingest.ledger import Ledger
 from ingest.schemas import PII_FACE, Column, Source
+from ingest.stage import drop_staging
 from linli.sql import sql_text
 
-# A row's reasons: those of its own values (`_reasons`), and one its key earns beside other rows
-# (`_mark`: a duplicate, or a key the lake already holds). The mark is a text column of its own so
-# that setting it updates `checked` in place: an UPDATE of the list column is a delete and an
-# insert per row, and the delete records cost memory in proportion to the whole delivery.
-PASSES = "len(_reasons) = 0 AND _mark IS NULL"
-FAILS = f"NOT ({PASSES})"
-REASONS = "CASE WHEN _mark IS NULL THEN _reasons ELSE list_append(_reasons, _mark) END"
+# A row's reasons: those found as `checked` is made (`_reasons`), and those it earns after, once
+# every row is in: a personal value that fails its format rule, judged once per distinct value
+# (`bad_<column>`), and a key seen beside other rows (`_mark`: a duplicate, or a key the lake
+# already holds). Each later reason is a text column of its own so that setting it updates
+# `checked` in place: an UPDATE of the list column is a delete and an insert per row, and the
+# delete records cost memory in proportion to the whole delivery.
+def _later_reasons(source: Source) -> list[str]:
+    return [*(f'"bad_{c.name}"' for c in source.columns if _personal(c) and c.format), "_mark"]
+
+
+def _passes(source: Source) -> str:
+    return " AND ".join(["len(_reasons) = 0", *(f"{r} IS NULL" for r in _later_reasons(source))])
+
+
+def _all_reasons(source: Source) -> str:
+    return f"list_concat(_reasons, list_filter([{', '.join(_later_reasons(source))}], r -> r IS NOT NULL))"
 
 
 def _typed(col: Column, source: Source) -> str:
@@ -67,9 +77,13 @@ def _checks(col: Column) -> list[str]:
         what = "an allowed value" if col.values else {"integer": "an integer", "decimal": "a number", "date": "a valid date",
                                                       "timestamp": "a valid time", "boolean": "yes/no"}[col.type]
         out.append(f"CASE WHEN {v} IS NOT NULL AND \"t_{col.name}\" IS NULL THEN '{col.name}: not {what}' END")
-    if col.format:
-        out.append(f"CASE WHEN {v} IS NOT NULL AND NOT \"ok_{col.name}\" THEN '{col.name}: fails the {col.format} rule' END")
+    if col.format and not _personal(col):
+        out.append(f"CASE WHEN {v} IS NOT NULL AND NOT \"ok_{col.name}\" THEN {_fails(col)} END")
     return out
+
+
+def _fails(col: Column) -> str:
+    return f"'{col.name}: fails the {col.format} rule'"
 
 
 def _personal(col: Column) -> bool:
@@ -87,37 +101,39 @@ def _values_table(col: Column) -> str:
     return f"d_{col.name}"
 
 
-def _per_value(con, source: Source) -> tuple[list[str], list[str]]:
-    """Per-value results: (`ok_` items for `checked`, joins that bring `k_` and `m_` to landed rows).
+def _per_value(con, source: Source) -> list[str]:
+    """Per-value results for personal columns; returns the joins that bring `k_` and `m_` to landed rows.
 
-    Personal columns get `ok_`, `k_` (keyed hash) and `m_` (masked form) from a table of their
-    distinct values; other columns with a format rule get `ok_` inline. Every row needs `ok_`, but
-    only the few failing values are looked up for it; the hashes and masks are joined to the landed
-    rows alone, as they are written, so `checked` carries none of them.
+    Each personal column's distinct values get their format check, keyed hash (`k`) and masked
+    form (`m`) once, in a table of their own. The few rows whose value fails its rule are marked
+    in `checked` (`bad_<column>`); the hashes and masks are joined to the landed rows alone, as
+    they are written, so `checked` carries none of them.
     """
-    items, joins = [], []
+    joins = []
     for c in source.columns:
-        if _personal(c):
-            ok, table = (f"format_{c.format}(v)" if c.format else "true"), _values_table(c)
+        if not _personal(c):
+            continue
+        ok, table = (f"format_{c.format}(v)" if c.format else "true"), _values_table(c)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE "{table}" AS
+            SELECT v, {ok} AS ok, hmac_key(v) AS k, {MASK[c.pii]}(v) AS m
+            FROM (SELECT DISTINCT "{c.name}" AS v FROM checked WHERE "{c.name}" IS NOT NULL)"""
+        )
+        if c.format and con.execute(f'SELECT count(*) FROM "{table}" WHERE NOT ok').fetchone()[0]:
             con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE "{table}" AS
-                SELECT v, {ok} AS ok, hmac_key(v) AS k, {MASK[c.pii]}(v) AS m
-                FROM (SELECT DISTINCT "{c.name}" AS v FROM staged WHERE "{c.name}" IS NOT NULL)"""
+                f"""UPDATE checked SET "bad_{c.name}" = {_fails(c)}
+                WHERE _shape IS NULL AND "{c.name}" IN (SELECT v FROM "{table}" WHERE NOT ok)"""
             )
-            if c.format:
-                items.append(f'"{c.name}" NOT IN (SELECT v FROM "{table}" WHERE NOT ok) AS "ok_{c.name}"')
-            joins.append(
-                f'LEFT JOIN (SELECT v AS "v_{c.name}", k AS "k_{c.name}", m AS "m_{c.name}" FROM "{table}") '
-                f'ON "v_{c.name}" = checked."{c.name}"'
-            )
-        elif c.format:
-            items.append(f'format_{c.format}("{c.name}") AS "ok_{c.name}"')
-    return items, joins
+        joins.append(
+            f'LEFT JOIN (SELECT v AS "v_{c.name}", k AS "k_{c.name}", m AS "m_{c.name}" FROM "{table}") '
+            f'ON "v_{c.name}" = checked."{c.name}"'
+        )
+    return joins
 
 
 def work_tables(source: Source) -> list[str]:
-    """Every temp table that staging and checking a delivery of `source` may leave behind."""
-    return ["lines", "staged", "dups", "checked", *(_values_table(c) for c in source.columns if _personal(c))]
+    """Every temp table that checking a delivery of `source` may leave behind."""
+    return ["dups", "checked", *(_values_table(c) for c in source.columns if _personal(c))]
 
 
 def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> dict:
@@ -125,14 +141,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     typed = [f'{_typed(c, source)} AS "t_{c.name}"' for c in source.columns if _converted(c)]
     reasons = [c for col in source.columns for c in _checks(col)]
     event_date = f"shanghai_date({_lake_value(source.column(source.event_time))})" if source.is_event else "NULL::DATE"
-    items, joins = _per_value(con, source)
-    # A second row with the same key is a duplicate; for events, so is a key the lake already holds.
-    # Both are marked (`_mark`) after `checked` is made, in place: they are few, and a join would
-    # lose the delivery's row order.
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
-        FROM staged WHERE _shape IS NULL GROUP BY ALL HAVING count(*) > 1"""
-    )
+    formats = [f'format_{c.format}("{c.name}") AS "ok_{c.name}"' for c in source.columns if c.format and not _personal(c)]
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE checked AS
         SELECT *, {event_date} AS event_date,
@@ -141,10 +150,17 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
                  -- most rows pass: a test per rule is cheaper than building and filtering a list per row
                  WHEN {' AND '.join(f'({r}) IS NULL' for r in reasons)} THEN []
                  ELSE list_filter([{', '.join(reasons)}], r -> r IS NOT NULL) END AS _reasons,
-            NULL::VARCHAR AS _mark
-        FROM (SELECT {', '.join(['*', *typed, *items])} FROM staged)"""
+            {', '.join(f'NULL::VARCHAR AS {r}' for r in _later_reasons(source))}
+        FROM (SELECT {', '.join(['*', *typed, *formats])} FROM staged)"""
     )
-    con.execute("DROP TABLE staged")  # `checked` holds all of it: free the memory before writing
+    drop_staging(con)  # `checked` holds all of it: free the memory before writing
+    joins = _per_value(con, source)
+    # A second row with the same key is a duplicate; for events, so is a key the lake already holds.
+    # Both are marked (`_mark`) in place: they are few, and a join would lose the delivery's row order.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
+        FROM checked WHERE _shape IS NULL GROUP BY ALL HAVING count(*) > 1"""
+    )
     if con.execute("SELECT count(*) FROM dups").fetchone()[0]:  # most deliveries repeat no key: then the join would mark nothing
         con.execute(
             f"""UPDATE checked SET _mark = 'duplicate key: first seen at line ' || dups._first
@@ -155,22 +171,23 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
         _mark_landed_elsewhere(lake, con, ledger, d, source)
 
     outputs = [o for col in source.columns for o in _output(col)]
-    landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked {' '.join(joins)} WHERE {PASSES}"
-    # A join gives rows in no set order (the lookups for personal columns, in `checked` and here, are
-    # joins); only then are the landed rows sorted back into delivery order, so a lake file is in
-    # that order, and the same bytes, however often it is made.
+    passes = _passes(source)
+    landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked {' '.join(joins)} WHERE {passes}"
+    # A join gives rows in no set order (the lookups for personal columns are joins); only then are
+    # the landed rows sorted back into delivery order, so a lake file is in that order, and the same
+    # bytes, however often it is made.
     in_order = " ORDER BY _line" if joins else ""
     record = ", ".join(
         f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.columns if c.pii != PII_FACE
     )
-    quarantine_sql = f"""SELECT '{did}' AS _delivery_id, {sql_text(d.name)} AS file, _line AS line, {REASONS} AS reasons,
+    quarantine_sql = f"""SELECT '{did}' AS _delivery_id, {sql_text(d.name)} AS file, _line AS line, {_all_reasons(source)} AS reasons,
         coalesce(_raw, json_object({record})::VARCHAR) AS record
-        FROM checked WHERE {FAILS} ORDER BY _line"""
+        FROM checked WHERE NOT ({passes}) ORDER BY _line"""
     tmp = lake.tmp / did
     tmp.mkdir(parents=True, exist_ok=True)
     if source.is_event:
         # One COPY per day: a delivery spans few days, and PARTITION_BY does not keep row order.
-        days = con.execute(f"SELECT DISTINCT event_date FROM checked WHERE {PASSES} ORDER BY 1").fetchall()
+        days = con.execute(f"SELECT DISTINCT event_date FROM checked WHERE {passes} ORDER BY 1").fetchall()
         for (day,) in days:
             (tmp / "raw" / f"event_date={day}").mkdir(parents=True)
             con.execute(
@@ -181,7 +198,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
         (tmp / "raw").mkdir(parents=True)
         con.execute(f"COPY ({landed_sql}{in_order}) TO '{tmp / 'raw' / (did + '_0.parquet')}' (FORMAT parquet)")
     counts = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {PASSES}), count(*) FILTER (WHERE {FAILS}) FROM checked"
+        f"SELECT count(*), count(*) FILTER (WHERE {passes}), count(*) FILTER (WHERE NOT ({passes})) FROM checked"
     ).fetchone()
     if counts[2]:
         con.execute(f"COPY ({quarantine_sql}) TO '{tmp / 'quarantine.parquet'}' (FORMAT parquet)")
@@ -199,7 +216,7 @@ def _mark_landed_elsewhere(lake: Lake, con, ledger: Ledger, d: Delivery, source:
         f"""UPDATE checked SET _mark = 'already landed by an earlier delivery'
         FROM (SELECT DISTINCT {keys} FROM read_parquet([{files}], hive_partitioning = true)
               WHERE event_date IN (SELECT DISTINCT event_date FROM checked)) AS lake_keys
-        WHERE {PASSES} AND {' AND '.join(f'checked.{_lake_value(source.column(k))} = lake_keys."{k}"' for k in source.key)}"""
+        WHERE {_passes(source)} AND {' AND '.join(f'checked.{_lake_value(source.column(k))} = lake_keys."{k}"' for k in source.key)}"""
     )
 
 

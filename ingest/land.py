@@ -23,7 +23,7 @@ from ingest.lake import Lake
 from ingest.ledger import Ledger
 from ingest.pseudonymise import register_hmac
 from ingest.readers import DeliveryError
-from ingest.stage import stage
+from ingest.stage import drop_staging, stage
 
 
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
@@ -101,6 +101,7 @@ def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery
         # A delivery that cannot be read replaces nothing: the earlier version stays current.
         row.update(status="failed", error=str(exc), rows_read=0, rows_landed=0, rows_quarantined=0, supersedes=None)
     finally:
+        drop_staging(con)
         # by name: the first catalog query after a delivery's statements takes longer than the drops
         for table in work_tables(d.source):
             con.execute(f'DROP TABLE IF EXISTS "{table}"')

@@ -65,6 +65,9 @@ MACROS |= {
     # trim() copies every value; only a value that may have a space to strip at either end goes
     # through it (an ASCII value ends in no other space character trim() removes).
     "trimmed": r"""(x) AS CASE WHEN starts_with(x, ' ') OR ends_with(x, ' ') OR strlen(x) <> length(x) THEN trim(x) ELSE x END""",
+    # A CSV line none of whose fields can start or end with a space (nor hold a quoted field).
+    "plain_line": r"""(x) AS strlen(x) = length(x) AND NOT (starts_with(x, ' ') OR ends_with(x, ' ')
+        OR contains(x, ' ,') OR contains(x, ', ') OR contains(x, '"'))""",
     "parse_bool": r"""(x) AS CASE WHEN lower(x) IN ('true', '1', '是', 'yes', 'y') THEN true
         WHEN lower(x) IN ('false', '0', '否', 'no', 'n') THEN false END""",
 }

@@ -1,8 +1,12 @@
-"""Staging a delivery: its rows as delivered, mapped to lake column names, in the temp table `staged`.
+"""Staging a delivery: its rows as delivered, mapped to lake column names, as the temp view `staged`.
 
 Shape problems (wrong field count, broken JSON, empty lines) are recorded per row in `_shape`,
 with the line kept (identifiers masked) in `_raw`; a delivery that cannot be read at all raises
 DeliveryError.
+
+`staged` is a view over the delivery's text (the table `lines`, or a registered spreadsheet):
+splitting and parsing then run inside the statement that checks the rows, and the rows as
+delivered are never written out a second time.
 """
 
 from __future__ import annotations
@@ -66,14 +70,25 @@ def resolve_columns(source: Source, delivered: Iterable[str]) -> tuple[dict[str,
     return mapping, unknown
 
 
-def _create_staged(con, source: Source) -> None:
-    cols = ", ".join(f'"{c.name}" VARCHAR' for c in source.columns)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged (_line BIGINT, _shape VARCHAR, _raw VARCHAR, {cols})")
+# What staging leaves in the connection, dropped once the rows are checked: the view, the text it
+# reads, and the Arrow tables registered for it.
+STAGING_VIEW, STAGING_TABLE, REGISTERED = "staged", "lines", ("quoted", "batch")
+
+
+def drop_staging(con) -> None:
+    con.execute(f"DROP VIEW IF EXISTS {STAGING_VIEW}")
+    con.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
+    for name in REGISTERED:
+        con.unregister(name)
+
+
+def _create_staged(con, select: str) -> None:
+    """The view `staged` (`_line`, `_shape`, `_raw`, then the source's columns as text) over `select`."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGING_VIEW} AS {select}")
 
 
 def stage(con, d: Delivery) -> tuple[str, str | None]:
-    """Fill the temp table `staged` with every row of the delivery; returns (encoding, notes)."""
-    _create_staged(con, d.source)
+    """Create the view `staged` of every row of the delivery; returns (encoding, notes)."""
     if d.path is not None and d.path.suffix.lower() == ".xlsx":
         return "xlsx", _stage_xlsx(con, d)
     if d.lines is not None:
@@ -90,7 +105,6 @@ def stage(con, d: Delivery) -> tuple[str, str | None]:
         readers.load_lines(con, d.path, encoding)
         json_lines = suffix in (".jsonl", ".json", ".ndjson")
     notes = _stage_json(con, d.source) if json_lines else _stage_csv(con, d.source)
-    con.execute("DROP TABLE lines")
     return encoding, notes
 
 
@@ -98,17 +112,18 @@ def _stage_json(con, source: Source) -> None:
     """JSON objects from the `lines` table; every name a column may go by is read in one parse."""
     names = [(col, (col.name, *col.headers)) for col in source.columns]
     struct = "{" + ", ".join(f'"{n}": "VARCHAR"' for _, alts in names for n in dict.fromkeys(alts)) + "}"
-    fields = [f"nullif(coalesce({', '.join(f'j.{chr(34)}{n}{chr(34)}' for n in dict.fromkeys(alts))}), '')" for _, alts in names]
-    con.execute(
-        f"""INSERT INTO staged
-        SELECT _line,
-          CASE WHEN line = '' THEN 'empty line' WHEN j IS NULL THEN 'malformed JSON: truncated or invalid' END,
-          CASE WHEN j IS NULL THEN scrub_text(left(line, 2000)) END, {', '.join(fields)}
+    fields = [f"nullif(coalesce({', '.join(f'j.{chr(34)}{n}{chr(34)}' for n in dict.fromkeys(alts))}), '') AS \"{col.name}\""
+              for col, alts in names]
+    _create_staged(
+        con,
+        f"""SELECT _line,
+          CASE WHEN line = '' THEN 'empty line' WHEN j IS NULL THEN 'malformed JSON: truncated or invalid' END AS _shape,
+          CASE WHEN j IS NULL THEN scrub_text(left(line, 2000)) END AS _raw, {', '.join(fields)}
         FROM (SELECT _line, line,
                 -- a valid document is an object when its first character other than white space is a brace
                 CASE WHEN json_valid(line) AND (starts_with(line, '{{') OR regexp_matches(line, '^\\s*[{{]'))
                      THEN from_json(line, '{struct}') END AS j
-              FROM lines)"""
+              FROM lines)""",
     )
 
 
@@ -125,7 +140,7 @@ def _stage_csv(con, source: Source) -> str | None:
     n = len(header)
     select = ", ".join(
         # A line of the wrong width gets junk fields here; its `_shape` is its only reason (see check).
-        f"nullif(f[{position[mapping[c.name]] + 1}], '')" if c.name in mapping else "NULL"
+        (f"nullif(f[{position[mapping[c.name]] + 1}], '')" if c.name in mapping else "NULL::VARCHAR") + f' AS "{c.name}"'
         for c in source.columns
     )
     # Quoted fields are rare in these exports; only those lines go through a full CSV parser.
@@ -138,19 +153,19 @@ def _stage_csv(con, source: Source) -> str | None:
         }))
         fields = """SELECT l._line, l.line, coalesce(q.f, string_split(l.line, ',')) AS f
                     FROM lines l LEFT JOIN quoted q USING (_line) WHERE l._line > 1"""
-    con.execute(
-        f"""INSERT INTO staged
-        SELECT _line,
+    _create_staged(
+        con,
+        f"""SELECT _line,
           CASE WHEN line = '' THEN 'empty line'
                WHEN len(f) > {n} THEN 'extra columns: ' || len(f) || ' fields where the header has {n}'
-               WHEN len(f) < {n} THEN 'missing columns: ' || len(f) || ' fields where the header has {n}' END,
-          CASE WHEN len(f) <> {n} THEN scrub_text(left(line, 2000)) END, {select}
-        -- every field trimmed in one expression over the list: one per column would make the
-        -- statement cost more to plan than a small delivery's rows cost to run
-        FROM (SELECT _line, line, list_transform(f, x -> trimmed(x)) AS f FROM ({fields}))"""
+               WHEN len(f) < {n} THEN 'missing columns: ' || len(f) || ' fields where the header has {n}' END AS _shape,
+          CASE WHEN len(f) <> {n} THEN scrub_text(left(line, 2000)) END AS _raw, {select}
+        -- every field trimmed in one expression over the list (one per column would make the
+        -- statement cost more to plan than a small delivery's rows cost to run), and only on a
+        -- line where some field may start or end with a space
+        FROM (SELECT _line, line, CASE WHEN plain_line(line) THEN f ELSE list_transform(f, x -> trimmed(x)) END AS f
+              FROM ({fields}))""",
     )
-    if quoted:
-        con.unregister("quoted")
     return f"ignored columns: {unknown}" if unknown else None
 
 
@@ -165,9 +180,8 @@ def _stage_xlsx(con, d: Delivery) -> str | None:
     for c in source.columns:
         columns[c.name] = table.column(mapping[c.name]) if c.name in mapping else pa.nulls(table.num_rows, pa.string())
     con.register("batch", pa.table(columns))
-    values = ", ".join(f"nullif(\"{c.name}\", '')" for c in source.columns)  # cells come trimmed from the reader
-    con.execute(f"INSERT INTO staged SELECT _line, _shape, _raw, {values} FROM batch")
-    con.unregister("batch")
+    values = ", ".join(f"nullif(\"{c.name}\", '') AS \"{c.name}\"" for c in source.columns)  # cells come trimmed from the reader
+    _create_staged(con, f"SELECT _line, _shape, _raw, {values} FROM batch")
     return f"ignored columns: {unknown}" if unknown else None
 
 

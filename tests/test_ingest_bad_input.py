@@ -218,7 +218,7 @@ def test_a_json_line_that_is_no_object_is_quarantined_and_one_after_white_space_
 
 def test_the_fast_forms_of_times_dates_and_trimming_agree_with_the_general_ones(tmp_path):
     """Local times read at +08:00, Beijing dates by arithmetic and trimming only where it can
-    change a value must give what the zone's calendar and trim() give, across Shanghai's last
+    change a value (by field, and by CSV line) must give what the zone's calendar and trim() give, across Shanghai's last
     summer time (1991) and around midnight."""
     con = Lake(tmp_path).init().connect()
     minutes = "SELECT TIMESTAMP '1985-01-01' + INTERVAL (i * 37) MINUTE AS local FROM range(0, 400000) r(i)"  # to 2013
@@ -230,3 +230,9 @@ def test_the_fast_forms_of_times_dates_and_trimming_agree_with_the_general_ones(
     assert differ == (0, 0, 400000)
     values = [" a", "a ", "\u3000a", "b\u00a0", "中文 ", "\ta", "a\t", "", None, "  ", "\u3000", "plain", "中文"]
     assert con.execute("SELECT [trimmed(x) IS NOT DISTINCT FROM trim(x) FOR x IN ?]", [values]).fetchone()[0] == [True] * len(values)
+    # a line left untrimmed as plain has no field that trimming would change
+    lines = ["a,b,c", "a ,b", "a, b", " a,b", "a,b ", 'a," b ",c', "a,b\u3000", "中文,b", "a,,b", "", "2024-05-01 00:15:00,1.5"]
+    assert con.execute(
+        "SELECT [NOT plain_line(x) OR string_split(x, ',') = list_transform(string_split(x, ','), f -> trim(f)) FOR x IN ?]", [lines]
+    ).fetchone()[0] == [True] * len(lines)
+    assert con.execute("SELECT [plain_line(x) FOR x IN ?]", [["a,b,c", "2024-05-01 00:15:00,1.5", "a, b"]]).fetchone()[0] == [True, True, False]
