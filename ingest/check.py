@@ -77,7 +77,7 @@ def _checks(col: Column) -> list[str]:
         what = "an allowed value" if col.values else {"integer": "an integer", "decimal": "a number", "date": "a valid date",
                                                       "timestamp": "a valid time", "boolean": "yes/no"}[col.type]
         out.append(f"CASE WHEN {v} IS NOT NULL AND \"t_{col.name}\" IS NULL THEN '{col.name}: not {what}' END")
-    if col.format and not _personal(col):
+    if _inline_format(col):
         out.append(f"CASE WHEN {v} IS NOT NULL AND NOT \"ok_{col.name}\" THEN {_fails(col)} END")
     return out
 
@@ -88,6 +88,11 @@ def _fails(col: Column) -> str:
 
 def _personal(col: Column) -> bool:
     return bool(col.pii) and col.pii != PII_FACE
+
+
+def _inline_format(col: Column) -> bool:
+    """Whether a column's format rule runs on every row (a personal column's runs per distinct value)."""
+    return bool(col.format) and not _personal(col)
 
 
 def _output(col: Column) -> list[str]:
@@ -141,7 +146,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     typed = [f'{_typed(c, source)} AS "t_{c.name}"' for c in source.columns if _converted(c)]
     reasons = [c for col in source.columns for c in _checks(col)]
     event_date = f"shanghai_date({_lake_value(source.column(source.event_time))})" if source.is_event else "NULL::DATE"
-    formats = [f'format_{c.format}("{c.name}") AS "ok_{c.name}"' for c in source.columns if c.format and not _personal(c)]
+    formats = [f'format_{c.format}("{c.name}") AS "ok_{c.name}"' for c in source.columns if _inline_format(c)]
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE checked AS
         SELECT *, {event_date} AS event_date,
