@@ -162,9 +162,14 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     joins = _per_value(con, source)
     # A second row with the same key is a duplicate; for events, so is a key the lake already holds.
     # Both are marked (`_mark`) in place: they are few, and a join would lose the delivery's row order.
+    # Keys are first grouped by their hash, a number, so that a delivery of tens of millions of rows
+    # is grouped in bounded memory; only the keys whose hash repeats are grouped by their text.
+    keys = ", ".join(f'"{k}"' for k in source.key)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
-        FROM checked WHERE _shape IS NULL GROUP BY ALL HAVING count(*) > 1"""
+        FROM checked WHERE _shape IS NULL
+          AND hash({keys}) IN (SELECT hash({keys}) FROM checked WHERE _shape IS NULL GROUP BY 1 HAVING count(*) > 1)
+        GROUP BY ALL HAVING count(*) > 1"""
     )
     if con.execute("SELECT count(*) FROM dups").fetchone()[0]:  # most deliveries repeat no key: then the join would mark nothing
         con.execute(

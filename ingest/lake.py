@@ -61,6 +61,10 @@ class Lake:
     def tmp(self) -> Path:
         return self.root / "_tmp"
 
+    @property
+    def memory_limit(self) -> str:
+        return os.environ.get("LINLI_DUCKDB_MEMORY", "768MB")
+
     def init(self) -> "Lake":
         for d in (self.raw, self.quarantine, self.ledger_dir, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
@@ -73,7 +77,7 @@ class Lake:
         con.execute(f"SET temp_directory = '{self.tmp / 'duckdb'}'")
         con.execute("SET preserve_insertion_order = true")
         # Bounded memory whatever the delivery's size: DuckDB spills to disk beyond this.
-        con.execute(f"SET memory_limit = '{os.environ.get('LINLI_DUCKDB_MEMORY', '768MB')}'")
+        con.execute(f"SET memory_limit = '{self.memory_limit}'")
         return register(con)
 
     def raw_files(self, source: str) -> list[Path]:

@@ -9,6 +9,7 @@ rows read = rows landed + rows quarantined, for every delivery.
 from __future__ import annotations
 
 import fcntl
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -97,9 +98,13 @@ def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery
         row["encoding"], notes = stage(con, d)
         counts = check_and_write(lake, con, ledger, d, did)
         row.update(status="landed", notes=notes, **counts)
-    except DeliveryError as exc:
-        # A delivery that cannot be read replaces nothing: the earlier version stays current.
-        row.update(status="failed", error=str(exc), rows_read=0, rows_landed=0, rows_quarantined=0, supersedes=None)
+    except (DeliveryError, duckdb.OutOfMemoryException) as exc:
+        # A delivery that cannot be read, or not within the memory limit, replaces nothing: the
+        # earlier version stays current, and what it had written is not kept.
+        error = str(exc) if isinstance(exc, DeliveryError) else (
+            f"does not fit the memory limit (LINLI_DUCKDB_MEMORY, now {lake.memory_limit}): {str(exc).splitlines()[0][:200]}")
+        row.update(status="failed", error=error, rows_read=0, rows_landed=0, rows_quarantined=0, supersedes=None)
+        shutil.rmtree(lake.tmp / did, ignore_errors=True)
     finally:
         drop_staging(con)
         # by name: the first catalog query after a delivery's statements takes longer than the drops

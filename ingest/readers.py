@@ -74,6 +74,8 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> Non
                               header = false, auto_detect = false, strict_mode = false, max_line_size = {MAX_LINE_BYTES})"""
             )
             con.execute("UPDATE lines SET _line = rowid + 1")
+        except duckdb.OutOfMemoryException:
+            raise  # not the file's fault: the ledger says so
         except duckdb.Error as exc:
             text = str(exc)
             if "line size" in text.lower() or "maximum line" in text.lower():

@@ -71,6 +71,21 @@ def test_bad_files_fail_with_reasons_and_the_run_goes_on(tmp_path):
     assert len(rows) == 9
 
 
+def test_a_delivery_beyond_the_memory_limit_fails_clearly_and_the_run_goes_on(tmp_path, monkeypatch):
+    """DuckDB's CSV reader takes a 256 MiB buffer for its longest allowed line: under a 64 MB limit
+    a UTF-8 file cannot be read at all, while one read through Arrow (GBK) still lands."""
+    monkeypatch.setenv("LINLI_DUCKDB_MEMORY", "64MB")
+    d = tmp_path / "deliveries"
+    big = _write(d, "feeds/barrier_gate/2024-05-01/a_utf8.csv", f"{GATE_HEADER}\n{_gate_rows(20)}\n".encode())
+    gbk = _write(d, "feeds/barrier_gate/2024-05-02/b_gbk.csv", f"{GATE_HEADER}\n{_gate_rows(20, start=100)}\n".encode("gbk"))
+    ingest_directory(d, tmp_path / "lake")
+    status = _status(tmp_path / "lake")
+    failed = status[big.relative_to(d).as_posix()]
+    assert failed["status"] == "failed" and "does not fit the memory limit" in failed["error"] and "64MB" in failed["error"]
+    assert status[gbk.relative_to(d).as_posix()]["rows_landed"] == 20
+    assert not any((tmp_path / "lake" / "_tmp").rglob("*.parquet"))
+
+
 def test_gbk_and_bom_csv_land_like_utf8(tmp_path):
     d = tmp_path / "deliveries"
     text = f"{GATE_HEADER}\n{_gate_rows(20)}\n"
