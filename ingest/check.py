@@ -101,6 +101,10 @@ def _output(col: Column) -> list[str]:
     return [f'{sql[lc.form] if lc.form else _lake_value(col)} AS "{lc.name}"' for lc in col.lake_columns()]
 
 
+def _key_columns(source: Source) -> str:
+    return ", ".join(f'"{k}"' for k in source.key)
+
+
 def _values_table(col: Column) -> str:
     """The temp table of a personal column's distinct values with their check, hash and mask."""
     return f"d_{col.name}"
@@ -164,7 +168,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     # Both are marked (`_mark`) in place: they are few, and a join would lose the delivery's row order.
     # Keys are first grouped by their hash, a number, so that a delivery of tens of millions of rows
     # is grouped in bounded memory; only the keys whose hash repeats are grouped by their text.
-    keys = ", ".join(f'"{k}"' for k in source.key)
+    keys = _key_columns(source)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
         FROM checked WHERE _shape IS NULL
@@ -220,7 +224,7 @@ def _mark_landed_elsewhere(lake: Lake, con, ledger: Ledger, d: Delivery, source:
     others = [f for f in lake.raw_files(source.name) if ledger.is_current(delivery_of(f), excluding_file=d.name)]
     if not others:
         return
-    keys = ", ".join(f'"{k}"' for k in source.key)
+    keys = _key_columns(source)
     files = ", ".join(f"'{f}'" for f in others)
     con.execute(
         f"""UPDATE checked SET _mark = 'already landed by an earlier delivery'

@@ -233,8 +233,8 @@ def test_a_json_line_that_is_no_object_is_quarantined_and_one_after_white_space_
 
 def test_the_fast_forms_of_times_dates_and_trimming_agree_with_the_general_ones(tmp_path):
     """Local times read at +08:00, Beijing dates by arithmetic and trimming only where it can
-    change a value (by field, and by CSV line) must give what the zone's calendar and trim() give, across Shanghai's last
-    summer time (1991) and around midnight."""
+    change a value (by field, and by CSV line) must give what the zone's calendar and trim()
+    give, across Shanghai's last summer time (1991) and around midnight."""
     con = Lake(tmp_path).init().connect()
     minutes = "SELECT TIMESTAMP '1985-01-01' + INTERVAL (i * 37) MINUTE AS local FROM range(0, 400000) r(i)"  # to 2013
     differ = con.execute(f"""SELECT
