@@ -13,7 +13,7 @@ from pathlib import Path
 from ingest.delivery import Delivery
 from ingest.lake import Lake, delivery_of
 from ingest.ledger import Ledger
-from ingest.schemas import PII_FACE, Column, Source
+from ingest.schemas import Column, Source
 from ingest.stage import drop_staging
 from linli.sql import sql_text
 
@@ -24,7 +24,7 @@ from linli.sql import sql_text
 # `checked` in place: an UPDATE of the list column is a delete and an insert per row, and the
 # delete records cost memory in proportion to the whole delivery.
 def _later_reasons(source: Source) -> list[str]:
-    return [*(f'"bad_{c.name}"' for c in source.columns if _personal(c) and c.format), "_mark"]
+    return [*(f'"bad_{c.name}"' for c in source.read_columns if _personal(c) and c.format), "_mark"]
 
 
 def _passes(source: Source) -> str:
@@ -87,7 +87,7 @@ def _fails(col: Column) -> str:
 
 
 def _personal(col: Column) -> bool:
-    return bool(col.pii) and col.pii != PII_FACE
+    return bool(col.pii)
 
 
 def _inline_format(col: Column) -> bool:
@@ -119,7 +119,7 @@ def _per_value(con, source: Source) -> list[str]:
     they are written, so `checked` carries none of them.
     """
     joins = []
-    for c in source.columns:
+    for c in source.read_columns:
         if not _personal(c):
             continue
         ok, table = (f"format_{c.format}(v)" if c.format else "true"), _values_table(c)
@@ -142,15 +142,15 @@ def _per_value(con, source: Source) -> list[str]:
 
 def work_tables(source: Source) -> list[str]:
     """Every temp table that checking a delivery of `source` may leave behind."""
-    return ["dups", "checked", *(_values_table(c) for c in source.columns if _personal(c))]
+    return ["dups", "checked", *(_values_table(c) for c in source.read_columns if _personal(c))]
 
 
 def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> dict:
     source = d.source
-    typed = [f'{_typed(c, source)} AS "t_{c.name}"' for c in source.columns if _converted(c)]
-    reasons = [c for col in source.columns for c in _checks(col)]
+    typed = [f'{_typed(c, source)} AS "t_{c.name}"' for c in source.read_columns if _converted(c)]
+    reasons = [c for col in source.read_columns for c in _checks(col)]
     event_date = f"shanghai_date({_lake_value(source.column(source.event_time))})" if source.is_event else "NULL::DATE"
-    formats = [f'format_{c.format}("{c.name}") AS "ok_{c.name}"' for c in source.columns if _inline_format(c)]
+    formats = [f'format_{c.format}("{c.name}") AS "ok_{c.name}"' for c in source.read_columns if _inline_format(c)]
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE checked AS
         SELECT *, {event_date} AS event_date,
@@ -184,15 +184,20 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     if source.is_event:
         _mark_landed_elsewhere(lake, con, ledger, d, source)
 
-    outputs = [o for col in source.columns for o in _output(col)]
+    outputs = [o for col in source.read_columns for o in _output(col)]
     passes = _passes(source)
-    landed_sql = f"SELECT {', '.join(outputs)}, '{did}' AS _delivery_id, _line FROM checked {' '.join(joins)} WHERE {passes}"
     # A join gives rows in no set order (the lookups for personal columns are joins); only then are
     # the landed rows sorted back into delivery order, so a lake file is in that order, and the same
-    # bytes, however often it is made.
+    # bytes, however often it is made. The delivery's ID is added after the sort: a constant is no
+    # payload for the sort to carry.
     in_order = " ORDER BY _line" if joins else ""
+    named = ", ".join(f'"{lc.name}"' for col in source.read_columns for lc in col.lake_columns())
+
+    def landed_sql(where: str = "") -> str:
+        rows = f"SELECT {', '.join(outputs)}, _line FROM checked {' '.join(joins)} WHERE {passes}{where}{in_order}"
+        return f"SELECT {named}, '{did}' AS _delivery_id, _line FROM ({rows})"
     record = ", ".join(
-        f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.columns if c.pii != PII_FACE
+        f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.read_columns
     )
     quarantine_sql = f"""SELECT '{did}' AS _delivery_id, {sql_text(d.name)} AS file, _line AS line, {_all_reasons(source)} AS reasons,
         coalesce(_raw, json_object({record})::VARCHAR) AS record
@@ -205,12 +210,12 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
         for (day,) in days:
             (tmp / "raw" / f"event_date={day}").mkdir(parents=True)
             con.execute(
-                f"""COPY ({landed_sql} AND event_date = DATE '{day}'{in_order})
+                f"""COPY ({landed_sql(f" AND event_date = DATE '{day}'")})
                 TO '{tmp / 'raw' / f'event_date={day}' / (did + '_0.parquet')}' (FORMAT parquet)"""
             )
     else:
         (tmp / "raw").mkdir(parents=True)
-        con.execute(f"COPY ({landed_sql}{in_order}) TO '{tmp / 'raw' / (did + '_0.parquet')}' (FORMAT parquet)")
+        con.execute(f"COPY ({landed_sql()}) TO '{tmp / 'raw' / (did + '_0.parquet')}' (FORMAT parquet)")
     counts = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {passes}), count(*) FILTER (WHERE NOT ({passes})) FROM checked"
     ).fetchone()

@@ -84,6 +84,11 @@ class Source:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
+    @property
+    def read_columns(self) -> tuple[Column, ...]:
+        """The columns ingest reads from a delivery: all but face images, which are dropped unread."""
+        return tuple(c for c in self.columns if c.pii != PII_FACE)
+
     def lake_columns(self) -> list[LakeColumn]:
         """Every column of this source's raw-zone table, in order, with the ingest bookkeeping."""
         cols = [lc for c in self.columns for lc in c.lake_columns()]

@@ -110,7 +110,7 @@ def stage(con, d: Delivery) -> tuple[str, str | None]:
 
 def _stage_json(con, source: Source) -> None:
     """JSON objects from the `lines` table; every name a column may go by is read in one parse."""
-    names = [(col, (col.name, *col.headers)) for col in source.columns]
+    names = [(col, (col.name, *col.headers)) for col in source.read_columns]
     struct = "{" + ", ".join(f'"{n}": "VARCHAR"' for _, alts in names for n in dict.fromkeys(alts)) + "}"
     fields = [f"nullif(coalesce({', '.join(f'j.{chr(34)}{n}{chr(34)}' for n in dict.fromkeys(alts))}), '') AS \"{col.name}\""
               for col, alts in names]
@@ -141,7 +141,7 @@ def _stage_csv(con, source: Source) -> str | None:
     select = ", ".join(
         # A line of the wrong width gets junk fields here; its `_shape` is its only reason (see check).
         (f"nullif(f[{position[mapping[c.name]] + 1}], '')" if c.name in mapping else "NULL::VARCHAR") + f' AS "{c.name}"'
-        for c in source.columns
+        for c in source.read_columns
     )
     # Quoted fields are rare in these exports; only those lines go through a full CSV parser.
     quoted = con.execute("""SELECT _line, line FROM lines WHERE _line > 1 AND contains(line, '"')""").fetchall()
@@ -177,10 +177,10 @@ def _stage_xlsx(con, d: Delivery) -> str | None:
     mapping, unknown = resolve_columns(source, header)
     columns = {"_line": table.column("_line"), "_shape": pa.nulls(table.num_rows, pa.string()),
                "_raw": pa.nulls(table.num_rows, pa.string())}
-    for c in source.columns:
+    for c in source.read_columns:
         columns[c.name] = table.column(mapping[c.name]) if c.name in mapping else pa.nulls(table.num_rows, pa.string())
     con.register("batch", pa.table(columns))
-    values = ", ".join(f"nullif(\"{c.name}\", '') AS \"{c.name}\"" for c in source.columns)  # cells come trimmed from the reader
+    values = ", ".join(f"nullif(\"{c.name}\", '') AS \"{c.name}\"" for c in source.read_columns)  # cells come trimmed from the reader
     _create_staged(con, f"SELECT _line, _shape, _raw, {values} FROM batch")
     return f"ignored columns: {unknown}" if unknown else None
 

@@ -251,3 +251,23 @@ def test_the_fast_forms_of_times_dates_and_trimming_agree_with_the_general_ones(
         "SELECT [NOT plain_line(x) OR string_split(x, ',') = list_transform(string_split(x, ','), f -> trim(f)) FOR x IN ?]", [lines]
     ).fetchone()[0] == [True] * len(lines)
     assert con.execute("SELECT [plain_line(x) FOR x IN ?]", [["a,b,c", "2024-05-01 00:15:00,1.5", "a, b"]]).fetchone()[0] == [True, True, False]
+
+
+def test_face_snapshots_are_never_stored_wherever_the_row_goes(tmp_path):
+    """A face image is no column of the lake, nor part of any quarantined record, whether its row
+    lands, fails a check, or repeats a key."""
+    face = "data:image/jpeg;base64," + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo" * 40
+    row = ('{{"event_id":"E{n}","device_id":"DR150602002001B00402","event_time":"2024-05-01T00:00:05+08:00",'
+           '"id_no":"150602197802220778","open_method":"{method}","direction":"out","result":"success","face_image":"{face}"}}')
+    lines = [row.format(n=1, method="face", face=face), row.format(n=2, method="retina", face=face), row.format(n=1, method="face", face=face)]
+    _write(tmp_path / "in", "feeds/door_access/2024-05-01/door_access_x_20240501.jsonl", "\n".join(lines).encode())
+    ingest_directory(tmp_path / "in", tmp_path / "lake")
+    (ledger_row,) = _status(tmp_path / "lake").values()
+    assert [ledger_row[k] for k in ("rows_read", "rows_landed", "rows_quarantined")] == [3, 1, 2]
+    files = sorted((tmp_path / "lake").glob("*/door_access/**/*.parquet"))
+    assert {f.relative_to(tmp_path / "lake").parts[0] for f in files} == {"raw", "quarantine"}
+    for f in files:
+        table = pl.read_parquet(f)
+        assert not any("face" in name for name in table.columns)
+        text = table.select(pl.col(pl.String)).write_csv() + table.select(pl.col(pl.List(pl.String)).list.join("|")).write_csv()
+        assert "base64" not in text and "QUJD" not in text
