@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ingest.readers import Content
 from ingest.schemas import Source
 
 
@@ -21,6 +22,7 @@ class Delivery:
     size: int
     path: Path | None = None  # a file on disk
     lines: pa.Table | None = None  # or JSON lines already in memory (_line, line)
+    content: Content | None = None  # the file as read ahead, if it was (see stage.read)
 
 
 def file_delivery(source: Source, root: Path, path: Path) -> Delivery:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +35,17 @@ class DeliveryError(Exception):
     """The whole delivery cannot be read; the message is recorded in the ledger."""
 
 
+@dataclass(frozen=True)
+class Content:
+    """What Python reads of a delivery's file, before DuckDB sees it: a spreadsheet's cells, or a
+    text file's encoding (the text itself DuckDB or Arrow reads)."""
+
+    encoding: str  # as the ledger records it: "xlsx" for a spreadsheet
+    carriage_return: bool = False  # text with a carriage return somewhere: its line endings may be mixed
+    sheet: tuple[list[str], pa.Table] | None = None  # a spreadsheet's header and rows
+    lines: pa.Table | None = None  # (_line, line) made in memory: GeoJSON features
+
+
 def detect_encoding(path: Path) -> str:
     """The file's text encoding among those accepted, decided by charset detection."""
     with open(path, "rb") as fh:
@@ -56,14 +68,15 @@ def detect_encoding(path: Path) -> str:
     return ACCEPTED[best.encoding]
 
 
-def load_lines(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> None:
+def load_lines(con: duckdb.DuckDBPyConnection, path: Path, content: Content) -> None:
     """The temp table `lines` (`_line`, `line`): every physical line, numbered from 1, empty ones included.
 
     UTF-8 is read by DuckDB's own parallel reader into a table that keeps file order, so a line's
     number is its row id (cheaper than numbering the stream). Other accepted encodings, and UTF-8
     with carriage returns, are read by Arrow in bounded batches.
     """
-    if encoding in ("utf-8", "utf-8-sig") and not _has_carriage_return(path):
+    encoding = content.encoding
+    if encoding in ("utf-8", "utf-8-sig") and not content.carriage_return:
         try:
             # the path as a literal: a Python-side query parameter would make DuckDB import pandas,
             # a second of start-up for every ingest process
@@ -92,7 +105,7 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> Non
         con.unregister("lines_batch")
 
 
-def _has_carriage_return(path: Path) -> bool:
+def has_carriage_return(path: Path) -> bool:
     # read in blocks, not mapped: every page of a mapping read through counts in the process's
     # resident memory, the whole file for a file without a CR
     with open(path, "rb") as fh:

@@ -87,25 +87,42 @@ def _create_staged(con, select: str) -> None:
     con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGING_VIEW} AS {select}")
 
 
+JSON_SUFFIXES, TEXT_SUFFIXES = (".jsonl", ".json", ".ndjson"), (".csv", ".txt")
+
+
+def read(d: Delivery) -> readers.Content:
+    """What Python reads of a delivery before DuckDB: its cells, or its encoding (see `readers.Content`).
+
+    It needs no connection, so the next delivery can be read while DuckDB lands this one.
+    """
+    if d.path is None:
+        return readers.Content("utf-8")
+    suffix = d.path.suffix.lower()
+    if suffix == ".xlsx":
+        known = {h for c in d.source.columns for h in (c.name, *c.headers)}
+        fill_down = {h for c in d.source.columns if c.fill_down for h in (c.name, *c.headers)}
+        return readers.Content("xlsx", sheet=readers.read_xlsx(d.path, known, fill_down))
+    if suffix == ".geojson":
+        return readers.Content("utf-8", lines=readers.geojson_lines(d.path))
+    if suffix not in JSON_SUFFIXES + TEXT_SUFFIXES:
+        raise DeliveryError(f"unsupported file type {suffix!r}")
+    encoding = readers.detect_encoding(d.path)
+    return readers.Content(encoding, carriage_return=encoding.startswith("utf-8") and readers.has_carriage_return(d.path))
+
+
 def stage(con, d: Delivery) -> tuple[str, str | None]:
     """Create the view `staged` of every row of the delivery; returns (encoding, notes)."""
-    if d.path is not None and d.path.suffix.lower() == ".xlsx":
-        return "xlsx", _stage_xlsx(con, d)
-    if d.lines is not None:
-        readers.load_line_table(con, d.lines)
-        encoding, json_lines = "utf-8", True
-    elif d.path.suffix.lower() == ".geojson":
-        readers.load_line_table(con, readers.geojson_lines(d.path))
-        encoding, json_lines = "utf-8", True
+    content = d.content or read(d)
+    if content.sheet is not None:
+        return content.encoding, _stage_xlsx(con, d.source, *content.sheet)
+    lines = d.lines if d.lines is not None else content.lines
+    if lines is not None:
+        readers.load_line_table(con, lines)
     else:
-        suffix = d.path.suffix.lower()
-        if suffix not in (".jsonl", ".json", ".ndjson", ".csv", ".txt"):
-            raise DeliveryError(f"unsupported file type {suffix!r}")
-        encoding = readers.detect_encoding(d.path)
-        readers.load_lines(con, d.path, encoding)
-        json_lines = suffix in (".jsonl", ".json", ".ndjson")
+        readers.load_lines(con, d.path, content)
+    json_lines = lines is not None or d.path.suffix.lower() in JSON_SUFFIXES
     notes = _stage_json(con, d.source) if json_lines else _stage_csv(con, d.source)
-    return encoding, notes
+    return content.encoding, notes
 
 
 def _stage_json(con, source: Source) -> None:
@@ -169,11 +186,7 @@ def _stage_csv(con, source: Source) -> str | None:
     return f"ignored columns: {unknown}" if unknown else None
 
 
-def _stage_xlsx(con, d: Delivery) -> str | None:
-    source = d.source
-    known = {h for c in source.columns for h in (c.name, *c.headers)}
-    fill_down = {h for c in source.columns if c.fill_down for h in (c.name, *c.headers)}
-    header, table = readers.read_xlsx(d.path, known, fill_down)
+def _stage_xlsx(con, source: Source, header: list[str], table: pa.Table) -> str | None:
     mapping, unknown = resolve_columns(source, header)
     columns = {"_line": table.column("_line"), "_shape": pa.nulls(table.num_rows, pa.string()),
                "_raw": pa.nulls(table.num_rows, pa.string())}
