@@ -104,7 +104,6 @@ def test_ingesting_again_changes_nothing(city, lake, tmp_path, monkeypatch):
     assert read == []
 
 
-
 def _clear_names(city, manifest) -> set[str]:
     names = set()
     for rel, rec in manifest["files"].items():
