@@ -186,15 +186,15 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
 
     outputs = [o for col in source.read_columns for o in _output(col)]
     passes = _passes(source)
-    # A join gives rows in no set order (the lookups for personal columns are joins); only then are
-    # the landed rows sorted back into delivery order, so a lake file is in that order, and the same
-    # bytes, however often it is made. The delivery's ID is added after the sort: a constant is no
-    # payload for the sort to carry.
-    in_order = " ORDER BY _line" if joins else ""
+    # Landed rows are sorted back into delivery order: a join (the lookups for personal columns)
+    # gives rows in no set order, and rows scanned in order by two threads are still cut into
+    # pages differently from run to run. Sorted, a lake file is in delivery order and the same
+    # bytes however often it is made. The delivery's ID is added after the sort: a constant is
+    # no payload for the sort to carry.
     named = ", ".join(f'"{lc.name}"' for col in source.read_columns for lc in col.lake_columns())
 
     def landed_sql(where: str = "") -> str:
-        rows = f"SELECT {', '.join(outputs)}, _line FROM checked {' '.join(joins)} WHERE {passes}{where}{in_order}"
+        rows = f"SELECT {', '.join(outputs)}, _line FROM checked {' '.join(joins)} WHERE {passes}{where} ORDER BY _line"
         return f"SELECT {named}, '{did}' AS _delivery_id, _line FROM ({rows})"
     record = ", ".join(
         f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.read_columns
