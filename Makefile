@@ -33,7 +33,7 @@ demo: install
 	$(VENV)/bin/linli demo
 
 test: install services
-	$(PY) -m pytest
+	$(PY) -m pytest --numprocesses auto --maxprocesses 4 --dist loadscope
 
 bench-generate: install
 	$(PY) bench/generate/run.py

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+import importlib.machinery
 import json
+import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from linli.citygen.generate import GenerateConfig, generate
+
+# pytest-xdist's workers run under a bare `__main__` (no spec, no file), which pyspark's Connect
+# package, imported by Great Expectations whenever pyspark is installed, takes for its own doctest
+# run and exits. A spec named `__main__` tells it otherwise, and spawned processes still start
+# without re-running any main module.
+if sys.modules["__main__"].__spec__ is None and not hasattr(sys.modules["__main__"], "__file__"):
+    sys.modules["__main__"].__spec__ = importlib.machinery.ModuleSpec("__main__", None)
 
 SMALL_CITY = dict(residents=2000, days=3, seed=7, start_date=date(2024, 5, 1), defect_rate=0.02)
 
