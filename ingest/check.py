@@ -142,11 +142,17 @@ def _per_value(con, source: Source) -> list[str]:
 
 def work_tables(source: Source) -> list[str]:
     """Every temp table that checking a delivery of `source` may leave behind."""
-    return ["dups", "checked", *(_values_table(c) for c in source.read_columns if _personal(c))]
+    return ["dups", "checked", "landed", *(_values_table(c) for c in source.read_columns if _personal(c))]
 
 
-def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> dict:
-    source = d.source
+def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery, str]]) -> list[dict]:
+    """Check the staged rows of a batch of deliveries of one source (`_delivery` is a delivery's
+    place in `batch`, beside its ID) and write each delivery's files; returns each one's row counts.
+
+    A batch of several holds no events: an event delivery's keys are checked against those of the
+    deliveries landed before it.
+    """
+    source = batch[0][0].source
     typed = [f'{_typed(c, source)} AS "t_{c.name}"' for c in source.read_columns if _converted(c)]
     reasons = [c for col in source.read_columns for c in _checks(col)]
     event_date = f"shanghai_date({_lake_value(source.column(source.event_time))})" if source.is_event else "NULL::DATE"
@@ -164,13 +170,14 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     )
     drop_staging(con)  # `checked` holds all of it: free the memory before writing
     joins = _per_value(con, source)
-    # A second row with the same key is a duplicate; for events, so is a key the lake already holds.
-    # Both are marked (`_mark`) in place: they are few, and a join would lose the delivery's row order.
-    # Keys are first grouped by their hash, a number, so that a delivery of tens of millions of rows
-    # is grouped in bounded memory; only the keys whose hash repeats are grouped by their text.
-    keys = _key_columns(source)
+    # A second row with the same key in a delivery is a duplicate; for events, so is a key the lake
+    # already holds. Both are marked (`_mark`) in place: they are few, and a join would lose the
+    # delivery's row order. Keys are first grouped by their hash, a number, so that a delivery of
+    # tens of millions of rows is grouped in bounded memory; only the keys whose hash repeats are
+    # grouped by their text.
+    keys = ", ".join(["_delivery", *(f'"{k}"' for k in source.key)])
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
+        f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT _delivery AS dk_delivery, {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
         FROM checked WHERE _shape IS NULL
           AND hash({keys}) IN (SELECT hash({keys}) FROM checked WHERE _shape IS NULL GROUP BY 1 HAVING count(*) > 1)
         GROUP BY ALL HAVING count(*) > 1"""
@@ -178,51 +185,58 @@ def check_and_write(lake: Lake, con, ledger: Ledger, d: Delivery, did: str) -> d
     if con.execute("SELECT count(*) FROM dups").fetchone()[0]:  # most deliveries repeat no key: then the join would mark nothing
         con.execute(
             f"""UPDATE checked SET _mark = 'duplicate key: first seen at line ' || dups._first
-            FROM dups WHERE checked._shape IS NULL AND checked._line > dups._first
+            FROM dups WHERE checked._shape IS NULL AND checked._line > dups._first AND checked._delivery = dups.dk_delivery
               AND {' AND '.join(f'checked."{k}" = dups."dk_{k}"' for k in source.key)}"""
         )
     if source.is_event:
-        _mark_landed_elsewhere(lake, con, ledger, d, source)
+        _mark_landed_elsewhere(lake, con, ledger, batch[0][0], source)
 
     outputs = [o for col in source.read_columns for o in _output(col)]
     passes = _passes(source)
+    counts = dict.fromkeys(range(len(batch)), (0, 0)) | {
+        i: (read, passed) for i, read, passed in
+        con.execute(f"SELECT _delivery, count(*), count(*) FILTER (WHERE {passes}) FROM checked GROUP BY 1").fetchall()
+    }
+    landed = f"SELECT {', '.join(outputs)}, _delivery, _line, event_date FROM checked {' '.join(joins)} WHERE {passes}"
+    if len(batch) > 1:
+        # joined once for the batch, not once per delivery, and each delivery's rows kept together
+        con.execute(f"CREATE OR REPLACE TEMP TABLE landed AS {landed} ORDER BY _delivery, _line")
+        landed = "SELECT * FROM landed"
     # Landed rows are sorted back into delivery order: a join (the lookups for personal columns)
     # gives rows in no set order, and rows scanned in order by two threads are still cut into
     # pages differently from run to run. Sorted, a lake file is in delivery order and the same
     # bytes however often it is made. The delivery's ID is added after the sort: a constant is
     # no payload for the sort to carry.
     named = ", ".join(f'"{lc.name}"' for col in source.read_columns for lc in col.lake_columns())
-
-    def landed_sql(where: str = "") -> str:
-        rows = f"SELECT {', '.join(outputs)}, _line FROM checked {' '.join(joins)} WHERE {passes}{where} ORDER BY _line"
-        return f"SELECT {named}, '{did}' AS _delivery_id, _line FROM ({rows})"
     record = ", ".join(
         f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.read_columns
     )
-    quarantine_sql = f"""SELECT '{did}' AS _delivery_id, {sql_text(d.name)} AS file, _line AS line, {_all_reasons(source)} AS reasons,
-        coalesce(_raw, json_object({record})::VARCHAR) AS record
-        FROM checked WHERE NOT ({passes}) ORDER BY _line"""
-    tmp = lake.tmp / did
-    tmp.mkdir(parents=True, exist_ok=True)
-    if source.is_event:
-        # One COPY per day: a delivery spans few days, and PARTITION_BY does not keep row order.
-        days = con.execute(f"SELECT DISTINCT event_date FROM checked WHERE {passes} ORDER BY 1").fetchall()
-        for (day,) in days:
-            (tmp / "raw" / f"event_date={day}").mkdir(parents=True)
+    for i, (d, did) in enumerate(batch):
+
+        def landed_sql(where: str = "") -> str:
+            return f"SELECT {named}, '{did}' AS _delivery_id, _line FROM ({landed}) WHERE _delivery = {i}{where} ORDER BY _line"
+        tmp = lake.tmp / did
+        tmp.mkdir(parents=True, exist_ok=True)
+        if source.is_event:
+            # One COPY per day: a delivery spans few days, and PARTITION_BY does not keep row order.
+            days = con.execute(f"SELECT DISTINCT event_date FROM checked WHERE {passes} AND _delivery = {i} ORDER BY 1").fetchall()
+            for (day,) in days:
+                (tmp / "raw" / f"event_date={day}").mkdir(parents=True)
+                con.execute(
+                    f"""COPY ({landed_sql(f" AND event_date = DATE '{day}'")})
+                    TO '{tmp / 'raw' / f'event_date={day}' / (did + '_0.parquet')}' (FORMAT parquet)"""
+                )
+        else:
+            (tmp / "raw").mkdir(parents=True)
+            con.execute(f"COPY ({landed_sql()}) TO '{tmp / 'raw' / (did + '_0.parquet')}' (FORMAT parquet)")
+        if counts[i][0] > counts[i][1]:
             con.execute(
-                f"""COPY ({landed_sql(f" AND event_date = DATE '{day}'")})
-                TO '{tmp / 'raw' / f'event_date={day}' / (did + '_0.parquet')}' (FORMAT parquet)"""
+                f"""COPY (SELECT '{did}' AS _delivery_id, {sql_text(d.name)} AS file, _line AS line, {_all_reasons(source)} AS reasons,
+                    coalesce(_raw, json_object({record})::VARCHAR) AS record
+                    FROM checked WHERE _delivery = {i} AND NOT ({passes}) ORDER BY _line) TO '{tmp / 'quarantine.parquet'}' (FORMAT parquet)"""
             )
-    else:
-        (tmp / "raw").mkdir(parents=True)
-        con.execute(f"COPY ({landed_sql()}) TO '{tmp / 'raw' / (did + '_0.parquet')}' (FORMAT parquet)")
-    counts = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {passes}), count(*) FILTER (WHERE NOT ({passes})) FROM checked"
-    ).fetchone()
-    if counts[2]:
-        con.execute(f"COPY ({quarantine_sql}) TO '{tmp / 'quarantine.parquet'}' (FORMAT parquet)")
-    _publish(lake, tmp, source, did)
-    return {"rows_read": counts[0], "rows_landed": counts[1], "rows_quarantined": counts[2]}
+        _publish(lake, tmp, source, did)
+    return [{"rows_read": read, "rows_landed": passed, "rows_quarantined": read - passed} for read, passed in (counts[i] for i in range(len(batch)))]
 
 
 def _mark_landed_elsewhere(lake: Lake, con, ledger: Ledger, d: Delivery, source: Source) -> None:

@@ -24,7 +24,8 @@ from ingest.lake import Lake
 from ingest.ledger import Ledger
 from ingest.pseudonymise import register_hmac
 from ingest.readers import DeliveryError
-from ingest.stage import drop_staging, stage
+from ingest.schemas import Source
+from ingest.stage import drop_staging, stage, stage_together, start_together, view_together
 
 
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
@@ -43,6 +44,9 @@ class Writer:
 
     def land(self, d: Delivery, replay_of: str | None = None) -> dict:
         return land(self.lake, self.con, self.ledger, d, replay_of)
+
+    def together(self, source: Source) -> Together:
+        return Together(self.lake, self.con, self.ledger, source)
 
     def refuse(self, d: Delivery, error: str) -> dict:
         """Record a delivery no declared source claims as failed (once: a known one is skipped)."""
@@ -81,6 +85,91 @@ def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery
     `replay_of` re-lands a delivery the ledger holds (under today's schemas and rules) and
     supersedes that earlier attempt.
     """
+    row = _begin(ledger, d, replay_of)
+    if "status" in row:
+        return row if row.get("new") is False else ledger.commit(row)
+    try:
+        row["encoding"], row["notes"] = stage(con, d)
+        [counts] = check_and_write(lake, con, ledger, [(d, row["delivery_id"])])
+        return ledger.commit(row | {"status": "landed", **counts})
+    except (DeliveryError, duckdb.OutOfMemoryException) as exc:
+        shutil.rmtree(lake.tmp / row["delivery_id"], ignore_errors=True)  # what it had written is not kept
+        return ledger.commit(_failed(row, exc, lake))
+    finally:
+        _drop_work(con, d.source)
+
+
+# Small deliveries of one snapshot source (a registry per community, say) are landed together,
+# up to this many bytes of files: for them a statement's fixed cost outweighs their rows' cost.
+TOGETHER_MAX_BYTES = 16 << 20
+
+
+def may_land_together(d: Delivery) -> bool:
+    return not d.source.is_event and d.size <= TOGETHER_MAX_BYTES
+
+
+class Together:
+    """Small deliveries of one snapshot source, each staged as it comes, then checked and written
+    together; each keeps a ledger row and files of its own, the same as `land` would make them.
+
+    Events are never landed together: their keys are checked against the deliveries landed before.
+    """
+
+    def __init__(self, lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, source: Source):
+        assert not source.is_event
+        self.lake, self.con, self.ledger, self.source = lake, con, ledger, source
+        self.started: list[dict] = []  # every delivery's ledger row, in the order they came
+        self.staged: list[tuple[Delivery, dict]] = []  # those whose rows are staged
+        self.alone: list[Delivery] = []  # those that did not fit the memory limit beside the others
+        self.checksums: set[str] = set()
+        self.size = 0
+        start_together(con, source)
+
+    def accepts(self, d: Delivery) -> bool:
+        # A second copy of a content is judged once the first one is committed: it is a duplicate.
+        return (d.source is self.source and may_land_together(d) and d.checksum not in self.checksums
+                and self.size + d.size <= TOGETHER_MAX_BYTES)
+
+    def add(self, d: Delivery) -> None:
+        self.checksums.add(d.checksum)
+        self.size += d.size
+        row = _begin(self.ledger, d, None)
+        if "status" in row:
+            self.started.append(row)
+            return
+        try:
+            row["encoding"], row["notes"] = stage_together(self.con, d, len(self.staged))
+            self.staged.append((d, row))
+        except DeliveryError as exc:
+            row = _failed(row, exc, self.lake)
+        except duckdb.OutOfMemoryException:
+            self.alone.append(d)
+            return
+        finally:
+            d.content = None  # its rows are in DuckDB now, which may spill them
+        self.started.append(row)
+
+    def land(self) -> list[dict]:
+        """Check and write the staged deliveries, commit every ledger row; returns them."""
+        landed = {}
+        try:
+            if self.staged:
+                view_together(self.con)
+                counts = check_and_write(self.lake, self.con, self.ledger, [(d, row["delivery_id"]) for d, row in self.staged])
+                landed = {row["delivery_id"]: row | {"status": "landed", **c} for (_, row), c in zip(self.staged, counts)}
+        except duckdb.OutOfMemoryException:
+            for d, row in self.staged:
+                shutil.rmtree(self.lake.tmp / row["delivery_id"], ignore_errors=True)
+            self.alone += [d for d, _ in self.staged]  # together they did not fit: each one alone may
+        finally:
+            _drop_work(self.con, self.source)
+        rows = [row if row.get("new") is False else self.ledger.commit(landed.get(row["delivery_id"], row))
+                for row in self.started if "status" in row or row["delivery_id"] in landed]
+        return rows + [land(self.lake, self.con, self.ledger, d) for d in self.alone]
+
+
+def _begin(ledger: Ledger, d: Delivery, replay_of: str | None) -> dict:
+    """A delivery's ledger row as landing starts; it has a status already when nothing is to be landed."""
     known = ledger.find(d.name, d.checksum)
     if known is not None and replay_of is None:
         return {**known, "new": False}  # already in the ledger: nothing done now
@@ -93,24 +182,19 @@ def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery
     if twin is not None:
         row.update(status="duplicate", duplicate_of=twin, rows_read=0, rows_landed=0, rows_quarantined=0,
                    error=f"same content as delivery {twin}: nothing new to land")
-        return ledger.commit(row)
-    try:
-        row["encoding"], notes = stage(con, d)
-        counts = check_and_write(lake, con, ledger, d, did)
-        row.update(status="landed", notes=notes, **counts)
-    except (DeliveryError, duckdb.OutOfMemoryException) as exc:
-        # A delivery that cannot be read, or not within the memory limit, replaces nothing: the
-        # earlier version stays current, and what it had written is not kept.
-        error = str(exc) if isinstance(exc, DeliveryError) else (
-            f"does not fit the memory limit (LINLI_DUCKDB_MEMORY, now {lake.memory_limit}): {str(exc).splitlines()[0][:200]}")
-        row.update(status="failed", error=error, rows_read=0, rows_landed=0, rows_quarantined=0, supersedes=None)
-        shutil.rmtree(lake.tmp / did, ignore_errors=True)
-    finally:
-        drop_staging(con)
-        # by name: the first catalog query after a delivery's statements takes longer than the drops
-        for table in work_tables(d.source):
-            con.execute(f'DROP TABLE IF EXISTS "{table}"')
-    return ledger.commit(row)
+    return row
 
 
-# ---------------------------------------------------------------- staging
+def _failed(row: dict, exc: Exception, lake: Lake) -> dict:
+    """The ledger row of a delivery that cannot be read, or not within the memory limit: it
+    replaces nothing, and the earlier version stays current."""
+    error = str(exc) if isinstance(exc, DeliveryError) else (
+        f"does not fit the memory limit (LINLI_DUCKDB_MEMORY, now {lake.memory_limit}): {str(exc).splitlines()[0][:200]}")
+    return row | {"status": "failed", "error": error, "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0, "supersedes": None}
+
+
+def _drop_work(con, source: Source) -> None:
+    drop_staging(con)
+    # by name: the first catalog query after a delivery's statements takes longer than the drops
+    for table in work_tables(source):
+        con.execute(f'DROP TABLE IF EXISTS "{table}"')

@@ -11,7 +11,7 @@ from typing import Callable
 import polars as pl
 
 from ingest.delivery import Delivery
-from ingest.land import file_delivery, lake_writer
+from ingest.land import Together, file_delivery, lake_writer, may_land_together
 from ingest.readers import DeliveryError
 from ingest.schemas import SOURCES, Column, Source
 from ingest.stage import read
@@ -27,6 +27,9 @@ def source_for(rel: str) -> Source | None:
 def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int, int, str], None] = lambda *a: None,
                      only_source: str | None = None, only_day: str | None = None) -> pl.DataFrame:
     """Land every file under `deliveries` (or those of one source, one delivery day); returns this run's ledger rows.
+
+    Files are landed in path order; consecutive small files of one snapshot source are landed
+    together (see `land.Together`), each still with a ledger row and files of its own.
 
     Each file is read ahead, in a second thread, while DuckDB lands the one before: its checksum,
     and what Python reads of it (a spreadsheet's cells, a text file's encoding). A city-day is
@@ -50,12 +53,27 @@ def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int,
                     d.content = read(d)
             return source, d
 
+        together: Together | None = None  # small deliveries of one snapshot source, staged as they come
+
+        def land_together() -> None:
+            nonlocal together
+            rows.extend(together.land() if together is not None else [])
+            together = None
+
         upcoming = ahead.submit(read_ahead, files[0]) if files else None
         for i in range(len(files)):
             source, d = upcoming.result()
             if i + 1 < len(files):  # one file ahead, no more: what is read ahead is held in memory
                 upcoming = ahead.submit(read_ahead, files[i + 1])
             progress(i, len(files), d.name)
-            rows.append(w.land(d) if source is not None else w.refuse(d, "no source is declared for this path"))
+            if source is None or not may_land_together(d):
+                land_together()
+                rows.append(w.land(d) if source is not None else w.refuse(d, "no source is declared for this path"))
+                continue
+            if together is not None and not together.accepts(d):
+                land_together()
+            together = together or w.together(source)
+            together.add(d)
+        land_together()
     progress(len(files), len(files), "")
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()

@@ -71,20 +71,47 @@ def resolve_columns(source: Source, delivered: Iterable[str]) -> tuple[dict[str,
 
 
 # What staging leaves in the connection, dropped once the rows are checked: the view, the text it
-# reads, and the Arrow tables registered for it.
-STAGING_VIEW, STAGING_TABLE, REGISTERED = "staged", "lines", ("quoted", "batch")
+# reads, the Arrow tables registered for it, and the rows of deliveries staged together.
+STAGING_VIEW, STAGING_TABLE, REGISTERED, TOGETHER = "staged", "lines", ("quoted", "batch"), "staged_together"
 
 
-def drop_staging(con) -> None:
+def _drop_view_and_text(con) -> None:
     con.execute(f"DROP VIEW IF EXISTS {STAGING_VIEW}")
     con.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
     for name in REGISTERED:
         con.unregister(name)
 
 
-def _create_staged(con, select: str) -> None:
-    """The view `staged` (`_line`, `_shape`, `_raw`, then the source's columns as text) over `select`."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGING_VIEW} AS {select}")
+def drop_staging(con) -> None:
+    _drop_view_and_text(con)
+    con.execute(f"DROP TABLE IF EXISTS {TOGETHER}")
+
+
+def _create_staged(con, select: str, index: int) -> None:
+    """The view `staged` (`_delivery`, `_line`, `_shape`, `_raw`, then the source's columns as text)
+    over `select`; `_delivery` is the delivery's place among those checked together."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGING_VIEW} AS SELECT {index} AS _delivery, * FROM ({select})")
+
+
+def start_together(con, source: Source) -> None:
+    """The empty table into which `stage_together` copies the staged rows of deliveries of `source`."""
+    columns = ", ".join(f'"{c.name}" VARCHAR' for c in source.read_columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {TOGETHER} (_delivery INTEGER, _line BIGINT, _shape VARCHAR, _raw VARCHAR, {columns})")
+
+
+def stage_together(con, d: Delivery, index: int) -> tuple[str, str | None]:
+    """Stage a delivery as `stage` does and copy its rows into the table of `start_together`."""
+    try:
+        outcome = stage(con, d, index)
+        con.execute(f"INSERT INTO {TOGETHER} SELECT * FROM {STAGING_VIEW}")
+        return outcome
+    finally:
+        _drop_view_and_text(con)
+
+
+def view_together(con) -> None:
+    """The view `staged` over every delivery copied by `stage_together`."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGING_VIEW} AS SELECT * FROM {TOGETHER}")
 
 
 JSON_SUFFIXES, TEXT_SUFFIXES = (".jsonl", ".json", ".ndjson"), (".csv", ".txt")
@@ -110,22 +137,25 @@ def read(d: Delivery) -> readers.Content:
     return readers.Content(encoding, carriage_return=encoding.startswith("utf-8") and readers.has_carriage_return(d.path))
 
 
-def stage(con, d: Delivery) -> tuple[str, str | None]:
-    """Create the view `staged` of every row of the delivery; returns (encoding, notes)."""
+def stage(con, d: Delivery, index: int = 0) -> tuple[str, str | None]:
+    """Create the view `staged` of every row of the delivery; returns (encoding, notes).
+
+    `index` is the delivery's place among deliveries checked together (see `stage_together`).
+    """
     content = d.content or read(d)
     if content.sheet is not None:
-        return content.encoding, _stage_xlsx(con, d.source, *content.sheet)
+        return content.encoding, _stage_xlsx(con, d.source, index, *content.sheet)
     lines = d.lines if d.lines is not None else content.lines
     if lines is not None:
         readers.load_line_table(con, lines)
     else:
         readers.load_lines(con, d.path, content)
     json_lines = lines is not None or d.path.suffix.lower() in JSON_SUFFIXES
-    notes = _stage_json(con, d.source) if json_lines else _stage_csv(con, d.source)
+    notes = _stage_json(con, d.source, index) if json_lines else _stage_csv(con, d.source, index)
     return content.encoding, notes
 
 
-def _stage_json(con, source: Source) -> None:
+def _stage_json(con, source: Source, index: int) -> None:
     """JSON objects from the `lines` table; every name a column may go by is read in one parse."""
     names = [(col, (col.name, *col.headers)) for col in source.read_columns]
     struct = "{" + ", ".join(f'"{n}": "VARCHAR"' for _, alts in names for n in dict.fromkeys(alts)) + "}"
@@ -141,10 +171,11 @@ def _stage_json(con, source: Source) -> None:
                 CASE WHEN json_valid(line) AND (starts_with(line, '{{') OR regexp_matches(line, '^\\s*[{{]'))
                      THEN from_json(line, '{struct}') END AS j
               FROM lines)""",
+        index,
     )
 
 
-def _stage_csv(con, source: Source) -> str | None:
+def _stage_csv(con, source: Source, index: int) -> str | None:
     header_line = con.execute("SELECT line FROM lines WHERE _line = 1").fetchone()
     if header_line is None or not header_line[0]:
         raise DeliveryError("empty file: no header line")
@@ -182,11 +213,12 @@ def _stage_csv(con, source: Source) -> str | None:
         -- line where some field may start or end with a space
         FROM (SELECT _line, line, CASE WHEN plain_line(line) THEN f ELSE list_transform(f, x -> trimmed(x)) END AS f
               FROM ({fields}))""",
+        index,
     )
     return f"ignored columns: {unknown}" if unknown else None
 
 
-def _stage_xlsx(con, source: Source, header: list[str], table: pa.Table) -> str | None:
+def _stage_xlsx(con, source: Source, index: int, header: list[str], table: pa.Table) -> str | None:
     mapping, unknown = resolve_columns(source, header)
     columns = {"_line": table.column("_line"), "_shape": pa.nulls(table.num_rows, pa.string()),
                "_raw": pa.nulls(table.num_rows, pa.string())}
@@ -194,7 +226,7 @@ def _stage_xlsx(con, source: Source, header: list[str], table: pa.Table) -> str 
         columns[c.name] = table.column(mapping[c.name]) if c.name in mapping else pa.nulls(table.num_rows, pa.string())
     con.register("batch", pa.table(columns))
     values = ", ".join(f"nullif(\"{c.name}\", '') AS \"{c.name}\"" for c in source.read_columns)  # cells come trimmed from the reader
-    _create_staged(con, f"SELECT _line, _shape, _raw, {values} FROM batch")
+    _create_staged(con, f"SELECT _line, _shape, _raw, {values} FROM batch", index)
     return f"ignored columns: {unknown}" if unknown else None
 
 

@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
+import ingest.land
 import ingest.run
 from ingest.lake import Lake, delivery_of
 from ingest.ledger import Ledger
@@ -154,3 +155,40 @@ def test_lake_files_belong_to_committed_deliveries(lake, layer):
     committed = set(_ledger(lake)["delivery_id"])
     for f in (lake / layer).rglob("*.parquet"):
         assert delivery_of(f) in committed
+
+
+def _landed_alone(city, lake_root, monkeypatch) -> pl.DataFrame:
+    monkeypatch.setattr(ingest.land, "TOGETHER_MAX_BYTES", 0)  # no file is that small: each lands alone
+    return ingest_directory(city / "deliveries", lake_root, only_source="registry")
+
+
+def _outcomes(rows: pl.DataFrame) -> list[tuple]:
+    return sorted(rows.select("delivery_id", "status", "error", "rows_read", "rows_landed", "rows_quarantined", "notes").rows())
+
+
+def test_small_deliveries_landed_together_are_landed_as_each_alone(city, lake, tmp_path, monkeypatch):
+    """The city's registries (one small file per community) are landed together; the lake, file by
+    file and byte by byte, and the ledger's outcomes are those of landing each one alone."""
+    alone = _landed_alone(city, tmp_path / "alone", monkeypatch)
+    assert (alone["status"] == "landed").sum() > 2 and "failed" in set(alone["status"])
+    together = _ledger(lake).filter(pl.col("source") == "registry")
+    assert _outcomes(together) == _outcomes(alone)
+    for layer in ("raw", "quarantine"):
+        assert _tree_digest(lake / layer / "registry") == _tree_digest(tmp_path / "alone" / layer / "registry")
+
+
+def test_deliveries_that_do_not_fit_together_land_one_by_one(city, tmp_path, monkeypatch):
+    """A batch beyond the memory limit is landed again a delivery at a time, none lost or landed twice."""
+    check_and_write = ingest.land.check_and_write
+    batches = []
+
+    def only_alone(lake, con, ledger, batch):
+        batches.append(len(batch))
+        if len(batch) > 1:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 1.0 GiB")
+        return check_and_write(lake, con, ledger, batch)
+    monkeypatch.setattr(ingest.land, "check_and_write", only_alone)
+    rows = ingest_directory(city / "deliveries", tmp_path / "fallback", only_source="registry")
+    assert max(batches) > 1 and batches.count(1) == (rows["status"] == "landed").sum()
+    assert _outcomes(rows) == _outcomes(_landed_alone(city, tmp_path / "alone", monkeypatch))
+    assert not any((tmp_path / "fallback" / "_tmp").rglob("*.parquet"))
