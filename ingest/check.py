@@ -175,7 +175,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery,
     # delivery's row order. Keys are first grouped by their hash, a number, so that a delivery of
     # tens of millions of rows is grouped in bounded memory; only the keys whose hash repeats are
     # grouped by their text.
-    keys = ", ".join(["_delivery", *(f'"{k}"' for k in source.key)])
+    keys = f"_delivery, {_key_columns(source)}"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT _delivery AS dk_delivery, {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
         FROM checked WHERE _shape IS NULL

@@ -87,7 +87,7 @@ def land(lake: Lake, con: duckdb.DuckDBPyConnection, ledger: Ledger, d: Delivery
     """
     row = _begin(ledger, d, replay_of)
     if "status" in row:
-        return row if row.get("new") is False else ledger.commit(row)
+        return _record(ledger, row)
     try:
         row["encoding"], row["notes"] = stage(con, d)
         [counts] = check_and_write(lake, con, ledger, [(d, row["delivery_id"])])
@@ -127,8 +127,7 @@ class Together:
 
     def accepts(self, d: Delivery) -> bool:
         # A second copy of a content is judged once the first one is committed: it is a duplicate.
-        return (d.source is self.source and may_land_together(d) and d.checksum not in self.checksums
-                and self.size + d.size <= TOGETHER_MAX_BYTES)
+        return d.source is self.source and d.checksum not in self.checksums and self.size + d.size <= TOGETHER_MAX_BYTES
 
     def add(self, d: Delivery) -> None:
         self.checksums.add(d.checksum)
@@ -163,7 +162,7 @@ class Together:
             self.alone += [d for d, _ in self.staged]  # together they did not fit: each one alone may
         finally:
             _drop_work(self.con, self.source)
-        rows = [row if row.get("new") is False else self.ledger.commit(landed.get(row["delivery_id"], row))
+        rows = [_record(self.ledger, landed.get(row["delivery_id"], row))
                 for row in self.started if "status" in row or row["delivery_id"] in landed]
         return rows + [land(self.lake, self.con, self.ledger, d) for d in self.alone]
 
@@ -183,6 +182,11 @@ def _begin(ledger: Ledger, d: Delivery, replay_of: str | None) -> dict:
         row.update(status="duplicate", duplicate_of=twin, rows_read=0, rows_landed=0, rows_quarantined=0,
                    error=f"same content as delivery {twin}: nothing new to land")
     return row
+
+
+def _record(ledger: Ledger, row: dict) -> dict:
+    """Commit a ledger row, unless it is one the ledger already holds."""
+    return row if row.get("new") is False else ledger.commit(row)
 
 
 def _failed(row: dict, exc: Exception, lake: Lake) -> dict:
