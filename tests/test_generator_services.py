@@ -1,10 +1,14 @@
 """`linli generate` against real services: device events to Mosquitto, the property system to
-PostgreSQL and MariaDB. The services run on loopback; one that is down fails these tests."""
+PostgreSQL and MariaDB. PostgreSQL and MariaDB run on loopback (one that is down fails these
+tests); the MQTT tests start a Mosquitto of their own."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
+import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -23,12 +27,38 @@ from linli.citygen.generate import GenerateConfig, generate
 from linli.citygen.property_db import TABLES, load_property_db
 from linli.citygen.publish_mqtt import SOURCES, publish_feeds
 from linli.cli import app
+from linli.net import free_port
 
 pytestmark = pytest.mark.services
 
-MQTT = ("127.0.0.1", 1883)
 PG = "postgresql://postgres@127.0.0.1:5432"
 MYSQL = dict(host="127.0.0.1", port=3306, user="root", password="")
+
+
+@pytest.fixture(scope="module")
+def mqtt_broker(tmp_path_factory) -> tuple[str, int]:
+    """A Mosquitto of this module's own that queues without limit: the shared broker drops QoS-1
+    messages for a subscriber more than 1000 (max_queued_messages) behind, which the test's
+    subscriber can be on a busy machine, however the publisher is paced."""
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    host, port = "127.0.0.1", free_port()
+    conf = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
+    conf.write_text(f"listener {port} {host}\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n")
+    broker = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                break
+            except OSError:
+                if broker.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"Mosquitto did not start on {host}:{port}: {broker.stderr.read().decode(errors='replace')[-500:]}")
+                time.sleep(0.1)
+        yield host, port
+    finally:
+        broker.terminate()
+        broker.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +68,8 @@ def city(tmp_path_factory) -> tuple[Path, dict]:
     return out, world
 
 
-def _collect(conn) -> None:
-    """In a process of its own, so it keeps up with the publisher: Mosquitto drops QoS-1
-    messages for a subscriber more than max_queued_messages (default 1000) behind."""
+def _collect(conn, broker: tuple[str, int]) -> None:
+    """In a process of its own, so the test's publishing does not hold up its receiving."""
     messages, subscribed = [], threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"linli-test-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
     client.on_connect = lambda c, u, f, rc, p: c.subscribe("linli/devices/#", qos=1)
@@ -52,9 +81,9 @@ def _collect(conn) -> None:
 
     client.on_message = on_message
     try:
-        client.connect(*MQTT, clean_start=True)
+        client.connect(*broker, clean_start=True)
     except OSError as e:
-        conn.send(f"Mosquitto not reachable at {MQTT[0]}:{MQTT[1]}: {e}")
+        conn.send(f"Mosquitto not reachable at {broker[0]}:{broker[1]}: {e}")
         return
     client.loop_start()
     conn.send("ready" if subscribed.wait(10) else "no SUBACK from Mosquitto")
@@ -69,11 +98,11 @@ def _collect(conn) -> None:
 
 
 @contextmanager
-def subscribed():
+def subscribed(broker: tuple[str, int]):
     """Subscribe to linli/devices/# (QoS 1); yields a function that, given the number of messages
     published, waits for them and returns (topic, file, line, payload) per message received."""
     ours, theirs = multiprocessing.get_context("fork").Pipe()
-    child = multiprocessing.get_context("fork").Process(target=_collect, args=(theirs,), daemon=True)
+    child = multiprocessing.get_context("fork").Process(target=_collect, args=(theirs, broker), daemon=True)
     child.start()
     try:
         if not ours.poll(15):
@@ -94,7 +123,7 @@ def subscribed():
             child.kill()
 
 
-def test_publish_feeds_sends_every_feed_line(city):
+def test_publish_feeds_sends_every_feed_line(city, mqtt_broker):
     out, _ = city
     manifest = json.loads((out / "truth" / "manifest.json").read_text(encoding="utf-8"))["files"]
     feeds = {p: f for p, f in manifest.items() if p.startswith("feeds/") and f["file_defect"] is None}
@@ -103,8 +132,8 @@ def test_publish_feeds_sends_every_feed_line(city):
         expected[f"linli/devices/{f['source']}"] += f["rows"]
     assert set(expected) == {f"linli/devices/{s}" for s in SOURCES}
 
-    with subscribed() as received:
-        sent = publish_feeds(out / "deliveries", *MQTT)
+    with subscribed(mqtt_broker) as received:
+        sent = publish_feeds(out / "deliveries", *mqtt_broker)
         messages = received(sent)
     # Only this city's files count: another run may publish to the same broker at the same time.
     ours = [m for m in messages if m[1] in feeds]
@@ -208,11 +237,11 @@ def test_load_property_db_mariadb(city, mysql_db):
         conn.close()
 
 
-def test_cli_generate_publishes_and_loads(tmp_path, pg_db):
+def test_cli_generate_publishes_and_loads(tmp_path, pg_db, mqtt_broker):
     # Another start date than the `city` fixture, so its messages cannot be mistaken for these.
     result = CliRunner().invoke(app, [
         "generate", "--out", str(tmp_path), "--residents", "1000", "--days", "1", "--start-date", "2024-06-01",
-        "--mqtt-publish", f"{MQTT[0]}:{MQTT[1]}", "--to-db", pg_db,
+        "--mqtt-publish", "{}:{}".format(*mqtt_broker), "--to-db", pg_db,
     ])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "published" in result.output
