@@ -28,7 +28,7 @@ class LibraryGroups(DagsterDbtTranslator):
 @dbt_assets(manifest=linli_dbt.manifest_path, pool="dbt", project=linli_dbt, dagster_dbt_translator=LibraryGroups())
 def libraries(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
     """Build into a copy of the serving store and publish it only if every model and test passed."""
-    target = new_build(lake.warehouse, context.run_id)
+    target = new_build(lake.warehouse, context.run.run_id)
     os.environ["LINLI_LAKE"] = str(Path(lake.lake).resolve())
     os.environ["LINLI_WAREHOUSE"] = str(target)
     try:
