@@ -3,7 +3,6 @@ more than one ingest step at a time (the "ingest" pool holds two slots)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections import defaultdict
@@ -13,6 +12,8 @@ import dagster as dg
 import psycopg
 import pytest
 import yaml
+
+from linli.citygen.deliveries import link_deliveries
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "pipelines" / "instance" / "dagster-postgres.yaml"
@@ -26,16 +27,6 @@ def job_named(name: str) -> dg.JobDefinition:
     from pipelines.definitions import defs
 
     return defs.resolve_job_def(name)
-
-
-def _link_deliveries(src: Path, dst: Path, day: str | None) -> None:
-    """The deliveries of one day (day None: those of no day), linked into the landing directory."""
-    for p in src.rglob("*"):
-        rel = p.relative_to(src)
-        file_day = next((x for x in rel.parts if len(x) == 10 and x[4] == "-"), None)
-        if p.is_file() and file_day == day:
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.link(p, dst / rel)
 
 
 def _most_at_once(instance: dg.DagsterInstance, run_id: str, prefix: str) -> int:
@@ -75,8 +66,7 @@ def test_whole_graph_runs_on_postgresql_with_parallel_ingest(city, tmp_path, mon
             instance.event_log_storage.set_concurrency_slots(pool, limit)
         days = ("2024-05-01", "2024-05-02")  # the grid system exports the first day's work orders on the second
         landing = data / "demo-city" / "deliveries"
-        for day in (None, *days):
-            _link_deliveries(city / "deliveries", landing, day)
+        link_deliveries(city / "deliveries", landing, lambda day: day in (None, *days))
         run_config = yaml.safe_load(RUN_CONFIG.read_text()) | {"resources": {"lake": {"config": {"data_dir": str(data)}}}}
         runs = {}
         plan = [("registry_ingest", None), *(("daily_ingest", day) for day in days), ("build_libraries", None)]

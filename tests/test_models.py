@@ -14,6 +14,7 @@ import pytest
 from bench.reliability.checksums import store_checksums
 from ingest.pseudonymise import hmac_hex
 from ingest.run import ingest_directory
+from linli.citygen.deliveries import link_deliveries
 from linli.warehouse import build, connect_current, current
 from tests.privacy import scan_duckdb
 from tests.test_ingest import _clear_names
@@ -91,18 +92,6 @@ def test_no_clear_identifier_in_the_serving_store(city, manifest, warehouse):
     assert not hits, hits[:5]
 
 
-def _deliveries_until(src, dst, last_day: str):
-    """A copy of the deliveries without the feeds and work orders of days after `last_day`."""
-    for p in src.rglob("*"):
-        if p.is_file():
-            parts = p.relative_to(src).parts
-            day = next((x for x in parts if len(x) == 10 and x[4] == "-"), None)
-            if day is None or day <= last_day:
-                target = dst / p.relative_to(src)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(p, target)
-
-
 def _query(warehouse, sql: str):
     con = connect_current(warehouse)
     try:
@@ -115,7 +104,7 @@ def _built_before_the_last_day(city, tmp_path):
     """A lake and a build of the city's first two days; then the third day landed, not yet built."""
     lake, wh = tmp_path / "lake", tmp_path / "wh"
     early = tmp_path / "early"
-    _deliveries_until(city / "deliveries", early, "2024-05-02")
+    link_deliveries(city / "deliveries", early, lambda day: day is None or day <= "2024-05-02")
     ingest_directory(early, lake)
     build(lake, wh, full_refresh=True)
     return lake, wh

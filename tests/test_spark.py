@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from ingest.run import ingest_directory
+from linli.citygen.deliveries import link_deliveries
 from linli.warehouse import PROJECT, build, current
 
 # The marts of the core libraries (人 地 物 事 组织): every model the Spark selector builds there.
@@ -77,17 +78,6 @@ def same_on_both(warehouse: Path, spark_tables: Path, mart: str) -> tuple:
     return summary(con, f"store.{schema}.{table}"), summary(con, on_spark)
 
 
-def held_back_last_day(deliveries: Path, early: Path) -> Path:
-    """Hard links to every delivery but the last day's feeds."""
-    days = sorted(p.name for p in (deliveries / "feeds" / "door_access").iterdir())
-    for p in deliveries.rglob("*"):
-        day = next((x for x in p.relative_to(deliveries).parts if len(x) == 10 and x[4] == "-"), None)
-        if p.is_file() and (day is None or day < days[-1]):
-            (early / p.relative_to(deliveries)).parent.mkdir(parents=True, exist_ok=True)
-            os.link(p, early / p.relative_to(deliveries))
-    return early
-
-
 @pytest.fixture(scope="module")
 def stages(city, tmp_path_factory) -> dict[str, dict[str, tuple]]:
     """One lake, two stages: the city but its last day, then the whole city. Spark builds the
@@ -96,7 +86,10 @@ def stages(city, tmp_path_factory) -> dict[str, dict[str, tuple]]:
     each stage from scratch. Per stage and core mart: (DuckDB's summary, Spark's)."""
     root = tmp_path_factory.mktemp("spark")
     lake, spark_dir = root / "lake", root / "spark"
-    sources = {"full": held_back_last_day(city / "deliveries", root / "early"), "incremental": city / "deliveries"}
+    deliveries = city / "deliveries"
+    last = max(p.name for p in (deliveries / "feeds" / "door_access").iterdir())
+    early = link_deliveries(deliveries, root / "early", lambda day: day is None or day < last)
+    sources = {"full": early, "incremental": deliveries}
     summaries = {}
     for stage, deliveries in sources.items():
         ingest_directory(deliveries, lake)

@@ -26,6 +26,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from linli.citygen.deliveries import link_deliveries
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench" / "out" / "city"
 
@@ -97,23 +99,6 @@ def store_rows(warehouse: Path, since: str | None = None) -> int:
     return total
 
 
-def day_of(rel: Path) -> str | None:
-    """The day a delivery belongs to (a YYYY-MM-DD folder of its path), or None for registries."""
-    return next((x for x in rel.parts if len(x) == 10 and x[4] == "-" and x[7] == "-"), None)
-
-
-def deliveries_until(deliveries: Path, last: str, dest: Path) -> Path:
-    """The deliveries of every day up to `last` (and those of no day), as hard links: no copying."""
-    shutil.rmtree(dest, ignore_errors=True)
-    for p in deliveries.rglob("*"):
-        rel = p.relative_to(deliveries)
-        day = day_of(rel)
-        if p.is_file() and (day is None or day <= last):
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.link(p, dest / rel)
-    return dest
-
-
 def record(log: Path, run: str, result: dict) -> dict:
     result = {"run": run, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **result}
     with log.open("a") as f:
@@ -171,7 +156,8 @@ def city_month(args, log: Path) -> None:
     step("generate", "generate", out=base / "city", residents=args.residents, days=month + 1, seed=args.seed)
     days = sorted(p.name for p in (deliveries / "feeds" / "door_access").iterdir())
     last, new_day = days[-2], days[-1]
-    early = deliveries_until(deliveries, last, base / "first-days")
+    shutil.rmtree(base / "first-days", ignore_errors=True)
+    early = link_deliveries(deliveries, base / "first-days", lambda day: day is None or day <= last)
     step(f"ingest {month} days", "ingest", deliveries=early, lake=lake)
     step("models (full build)", "models", lake=lake, warehouse=wh, full_refresh=True)
     step("quality (all suites)", "quality", lake=lake, warehouse=wh, quality=base / "quality")

@@ -31,6 +31,7 @@ from typing import Callable
 import duckdb
 import httpx
 
+from linli.citygen.deliveries import delivery_day, link_deliveries
 from linli.warehouse import current
 
 # DuckDB's and SQLite's words for a lock refused ("Could not set lock on file", "database is locked", "Conflicting lock")
@@ -105,26 +106,15 @@ class ConcurrencyResult:
                 f"audit log {self.audit_entries:,} entries, {len(self.audit_problems)} problems")
 
 
-def _copy(src: Path, dst: Path, keep: Callable[[Path], bool]) -> None:
-    for p in src.rglob("*"):
-        if p.is_file() and keep(p.relative_to(src)):
-            (dst / p.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(p, dst / p.relative_to(src))
-
-
-def _day_of(rel: Path) -> str | None:
-    return next((x for x in rel.parts if len(x) == 10 and x[4] == "-"), None)
-
-
 def prepare(deliveries: Path, data_dir: Path) -> list[str]:
     """A data directory with every day but the last landed and built; returns the days."""
-    days = sorted({d for p in deliveries.rglob("*") if p.is_file() and (d := _day_of(p.relative_to(deliveries)))})
+    days = sorted({d for p in deliveries.rglob("*") if p.is_file() and (d := delivery_day(p.relative_to(deliveries)))})
     landing = data_dir / "demo-city" / "deliveries"
-    _copy(deliveries, landing, lambda rel: _day_of(rel) != days[-1])
+    link_deliveries(deliveries, landing, lambda day: day != days[-1])
     subprocess.run([*LINLI, "ingest", "--from", str(landing), "--lake", str(data_dir / "lake")], check=True, stdout=subprocess.DEVNULL)
     subprocess.run([*LINLI, "build", "--lake", str(data_dir / "lake"), "--warehouse", str(data_dir / "warehouse"), "--full-refresh"],
                    check=True, stdout=subprocess.DEVNULL)
-    _copy(deliveries, landing, lambda rel: _day_of(rel) == days[-1])
+    link_deliveries(deliveries, landing, lambda day: day == days[-1])
     return days
 
 

@@ -9,6 +9,7 @@ and the line and key of every injected row, and whether ingest must reject it.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,23 @@ class Manifest:
     def write(self, path: Path, meta: dict) -> None:
         files = {k: vars(v) for k, v in sorted(self.files.items())}
         path.write_text(json.dumps({**meta, "files": files}, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def delivery_day(rel: Path) -> str | None:
+    """The day a delivery belongs to: the YYYY-MM-DD folder of its path under the deliveries
+    directory (feeds/<source>/<day>/…, work_orders/<day>/…); None for a registry, which has none."""
+    return next((x for x in rel.parts if len(x) == 10 and x[4] == "-" and x[7] == "-"), None)
+
+
+def link_deliveries(src: Path, dst: Path, keep: Callable[[str | None], bool]) -> Path:
+    """Hard links under `dst` to the deliveries under `src` whose day (see `delivery_day`) `keep`
+    accepts: part of a deliveries directory, without copying a byte."""
+    for p in src.rglob("*"):
+        rel = p.relative_to(src)
+        if p.is_file() and keep(delivery_day(rel)):
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.link(p, dst / rel)
+    return dst
 
 
 def mix_defects(
