@@ -7,7 +7,6 @@ import multiprocessing
 import shutil
 import time
 
-import duckdb
 import polars as pl
 import pytest
 
