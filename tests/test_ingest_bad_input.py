@@ -97,6 +97,25 @@ def test_gbk_and_bom_csv_land_like_utf8(tmp_path):
     assert all(v["rows_landed"] == 20 for v in status.values())
 
 
+
+def test_a_few_lines_are_judged_by_their_bytes(tmp_path):
+    """On a few short lines a charset detector may rank a code page first: valid UTF-8 lands as
+    UTF-8 and GBK as GB18030 all the same, while Western single-byte text is still refused (a
+    file of ASCII with an accented letter or two cannot be told from GBK, and lands as GB18030)."""
+    d = tmp_path / "deliveries"
+    rows = ["P202405020000000005,BG150621400201E01001,2024-05-02 06:07:50,陕KBCRB9,出,皮卡,蓝",
+            "P202405020000000006,BG150621400201E01002,2024-05-02 06:09:44,蒙BJFP01,出,皮卡,蓝",
+            "P202405020000000009,BG150621400201E01001,2024-05-02 06:11:26,蒙KSMNWY,出,皮卡,蓝",
+            "P202405020000000010,BG150621400201E01001,2024-05-02 06:12:31,蒙KNCR53,出,MPV,蓝"]
+    _write(d, "feeds/barrier_gate/2024-05-02/a_utf8.csv", "\n".join([GATE_HEADER, *rows]).encode() + b"\n")
+    _write(d, "feeds/barrier_gate/2024-05-02/b_gbk.csv", "\n".join([GATE_HEADER, *rows]).replace("P2", "Q2").encode("gbk") + b"\n")
+    _write(d, "feeds/barrier_gate/2024-05-02/c_latin1.csv", "nom,prénom,ville\nDupont,Élodie,Besançon\nMüller,Jürgen,Köln\n".encode("latin-1"))
+    ingest_directory(d, tmp_path / "lake")
+    status = {k.split("/")[-1]: v for k, v in _status(tmp_path / "lake").items()}
+    assert (status["a_utf8.csv"]["encoding"], status["a_utf8.csv"]["rows_landed"]) == ("utf-8", 4)
+    assert (status["b_gbk.csv"]["encoding"], status["b_gbk.csv"]["rows_landed"]) == ("gb18030", 4)
+    assert status["c_latin1.csv"]["status"] == "failed" and "is not accepted" in status["c_latin1.csv"]["error"]
+
 def _current_rows(lake, source) -> pl.DataFrame:
     ledger = Ledger(Lake(lake))
     files = [str(f) for f in (lake / "raw" / source).rglob("*.parquet") if f.stem.split("_")[0] in ledger.current]
