@@ -50,7 +50,7 @@ class Writer:
 
     def refuse(self, d: Delivery, error: str) -> dict:
         """Record a delivery no declared source claims as failed (once: a known one is skipped)."""
-        known = self.ledger.find(d.name, d.checksum)
+        known = self.ledger.holds(d.name, d.checksum)
         if known is not None:
             return {**known, "new": False}
         return self.ledger.commit({
@@ -169,13 +169,15 @@ class Together:
 
 def _begin(ledger: Ledger, d: Delivery, replay_of: str | None) -> dict:
     """A delivery's ledger row as landing starts; it has a status already when nothing is to be landed."""
-    known = ledger.find(d.name, d.checksum)
+    known = ledger.holds(d.name, d.checksum)
     if known is not None and replay_of is None:
         return {**known, "new": False}  # already in the ledger: nothing done now
-    did = delivery_id(d, attempt=ledger.attempts(d.name, d.checksum) if replay_of else 0)
+    # the same bytes delivered again (a replay, an earlier version back) are a new attempt
+    did = delivery_id(d, attempt=ledger.attempts(d.name, d.checksum))
     row = {
         "delivery_id": did, "source": d.source.name, "file": d.name, "checksum": d.checksum, "size_bytes": d.size,
-        "started_at": datetime.now(timezone.utc), "supersedes": replay_of or ledger.current_for(d.name),
+        # what it replaces is the file's current version, not a failed attempt a replay repeats
+        "started_at": datetime.now(timezone.utc), "supersedes": ledger.current_for(d.name) or replay_of,
     }
     twin = None if replay_of else ledger.same_content(d.checksum, d.source.name)
     if twin is not None:

@@ -34,8 +34,9 @@ class Ledger:
         self.latest: dict[str, dict] = {}  # the latest attempt at each file, whatever its outcome
         self.committed: set[str] = set()
         self._superseded: set[str] = set()
+        self._by_id: dict[str, dict] = {}
         self._by_file_checksum: dict[tuple[str, str], list[dict]] = {}
-        self._landed_content: dict[tuple[str, str], str] = {}  # (checksum, source) → first delivery landed with it
+        self._landed_content: dict[tuple[str, str], list[str]] = {}  # (checksum, source) → deliveries landed with it
         self._current_by_file: dict[str, list[str]] = {}
         if any(lake.ledger_dir.glob("*.parquet")):
             with duckdb.connect() as con:
@@ -49,6 +50,7 @@ class Ledger:
         did = row["delivery_id"]
         self.committed.add(did)
         self.latest[row["file"]] = row
+        self._by_id[did] = row
         self._by_file_checksum.setdefault((row["file"], row["checksum"]), []).append(row)
         if row["supersedes"]:
             self._superseded.add(row["supersedes"])
@@ -56,7 +58,7 @@ class Ledger:
             if file is not None:
                 self._current_by_file[file].remove(row["supersedes"])
         if row["status"] == "landed":
-            self._landed_content.setdefault((row["checksum"], row["source"]), did)
+            self._landed_content.setdefault((row["checksum"], row["source"]), []).append(did)
             if did not in self._superseded:
                 self.current[did] = row["file"]
                 self._current_by_file.setdefault(row["file"], []).append(did)
@@ -68,9 +70,19 @@ class Ledger:
             self._frame = pl.DataFrame(self._rows, schema=SCHEMA)
         return self._frame
 
-    def find(self, name: str, checksum: str) -> dict | None:
-        hits = self._by_file_checksum.get((name, checksum))
-        return hits[0] if hits else None
+    def holds(self, name: str, checksum: str) -> dict | None:
+        """The ledger row standing for these bytes of the file, if one does: the file's latest
+        attempt or its current delivery, when it has this checksum; a delivery so held is not
+        landed again. An earlier version delivered anew is not held: it lands and supersedes.
+        Nor is a duplicate whose twin has been superseded since: its rows count nowhere now."""
+        latest = self.latest.get(name)
+        if latest is not None and latest["checksum"] == checksum:
+            if latest["status"] != "duplicate" or latest["duplicate_of"] in self.current:
+                return latest
+        current = self.current_for(name)
+        if current is not None and self._by_id[current]["checksum"] == checksum:
+            return self._by_id[current]
+        return None
 
     def attempts(self, name: str, checksum: str) -> int:
         return len(self._by_file_checksum.get((name, checksum), ()))
@@ -84,7 +96,8 @@ class Ledger:
         return {(r["delivery_id"], r["source"]) for r in self._rows if r["delivery_id"] in self.current}
 
     def same_content(self, checksum: str, source: str) -> str | None:
-        return self._landed_content.get((checksum, source))
+        """A current delivery of the source with these bytes (under another file name)."""
+        return next((did for did in self._landed_content.get((checksum, source), ()) if did in self.current), None)
 
     def is_current(self, did: str, excluding_file: str | None = None) -> bool:
         return did in self.current and self.current[did] != excluding_file

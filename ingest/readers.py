@@ -235,7 +235,8 @@ def geojson_lines(path: Path) -> pa.Table:
     """A FeatureCollection as JSON lines: each feature's properties plus its geometry as text."""
     try:
         features = json.loads(path.read_bytes().decode("utf-8"))["features"]
-    except (ValueError, KeyError, TypeError) as exc:
+        # a feature's properties may be null (RFC 7946): it has none
+        lines = [json.dumps({**(f.get("properties") or {}), "geometry": json.dumps(f.get("geometry"))}, ensure_ascii=False) for f in features]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DeliveryError(f"not a GeoJSON FeatureCollection: {exc}") from exc
-    lines = [json.dumps({**f.get("properties", {}), "geometry": json.dumps(f.get("geometry"))}, ensure_ascii=False) for f in features]
     return pa.table({"_line": pa.array(range(1, len(lines) + 1), pa.int64()), "line": pa.array(lines, pa.string())})

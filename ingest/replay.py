@@ -2,7 +2,7 @@
 
 Quarantined rows keep only masked personal data, so replay goes back to the delivery itself:
 each delivery that has quarantined rows (or that failed as a whole) is landed again as a new
-attempt that supersedes the earlier one. Rows that now pass land; the rest stay quarantined.
+attempt that supersedes the file's current version. Rows that now pass land; the rest stay quarantined.
 """
 
 from __future__ import annotations

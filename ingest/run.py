@@ -48,7 +48,7 @@ def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int,
             d = file_delivery(source or UNKNOWN, deliveries, path)
             # A delivery the ledger holds is skipped unread; one that cannot be read is read again
             # when it lands, which records why.
-            if source is not None and w.ledger.find(d.name, d.checksum) is None:
+            if source is not None and w.ledger.holds(d.name, d.checksum) is None:
                 with suppress(DeliveryError):
                     d.content = read(d)
             return source, d

@@ -23,12 +23,28 @@ console = Console()
 
 
 def _date(value: str) -> date:
-    return datetime.strptime(value, "%Y-%m-%d").date()
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint="--start-date") from None
+
+
+def _directory(path: Path) -> Path:
+    """A directory the command writes under: it may not exist yet, but it may not be a file."""
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} is a file, not a directory")
+    return path
+
+
+def _deliveries(path: Path) -> Path:
+    if not path.is_dir():
+        raise typer.BadParameter(f"{path} is not a directory")
+    return path
 
 
 @app.command()
 def generate(
-    out: Annotated[Path, typer.Option(help="Directory for deliveries/ and truth/.")],
+    out: Annotated[Path, typer.Option(help="Directory for deliveries/ and truth/ (both replaced).", callback=_directory)],
     residents: Annotated[int, typer.Option(min=1000, max=2_200_000, help="Residents in the city.")] = 20_000,
     days: Annotated[int, typer.Option(min=1, max=366, help="Days of device feeds and work orders.")] = 3,
     seed: Annotated[int, typer.Option(help="Same seed, same arguments: byte-identical output.")] = 7,
@@ -86,14 +102,12 @@ def _summary(out: Path) -> None:
 
 @app.command()
 def ingest(
-    from_: Annotated[Path, typer.Option("--from", help="Deliveries directory (as written by `linli generate`).")],
-    lake: Annotated[Path, typer.Option(help="Lakehouse directory.")],
+    from_: Annotated[Path, typer.Option("--from", help="Deliveries directory (as written by `linli generate`).", callback=_deliveries)],
+    lake: Annotated[Path, typer.Option(help="Lakehouse directory.", callback=_directory)],
 ) -> None:
     """Land every delivery in the raw zone: validate, pseudonymise, quarantine bad rows, record the ledger."""
     from ingest.run import ingest_directory
 
-    if not from_.is_dir():
-        raise typer.BadParameter(f"{from_} is not a directory", param_hint="--from")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), TextColumn("[dim]{task.fields[file]}"), console=console) as bar:
         task = bar.add_task("ingest", total=None, file="")
@@ -146,8 +160,8 @@ app.add_typer(quarantine_app, name="quarantine")
 
 @quarantine_app.command("replay")
 def quarantine_replay(
-    lake: Annotated[Path, typer.Option(help="Lakehouse directory.")],
-    from_: Annotated[Path, typer.Option("--from", help="Deliveries directory the quarantined rows came from.")],
+    lake: Annotated[Path, typer.Option(help="Lakehouse directory.", callback=_directory)],
+    from_: Annotated[Path, typer.Option("--from", help="Deliveries directory the quarantined rows came from.", callback=_deliveries)],
     source: Annotated[Optional[str], typer.Option(help="Only this source.")] = None,
 ) -> None:
     """Re-ingest the deliveries that have quarantined rows with the current schemas and rules.
@@ -155,8 +169,16 @@ def quarantine_replay(
     After a mapping or schema fix, rows that now pass land and leave the quarantine.
     """
     from ingest.replay import replay
+    from ingest.schemas import SOURCES
 
+    if not (lake / "ledger").is_dir():
+        raise typer.BadParameter(f"{lake} holds no lake (no ledger/): nothing was ever landed there", param_hint="--lake")
+    if source is not None and source not in SOURCES:
+        raise typer.BadParameter(f"{source!r} is no source; the sources are {', '.join(SOURCES)}", param_hint="--source")
     rows = replay(lake, from_, source)
+    if rows.is_empty():
+        console.print("nothing to replay: no delivery's latest attempt has quarantined rows or failed")
+        return
     _ingest_summary(rows)
 
 
@@ -251,9 +273,9 @@ def demo(
     if serve:
         from serving.api.cli import api_state
         from serving.api.keys import KeyStore
-        from serving.api.resources import SCOPES
+        from serving.api.resources import CITY_AREA, SCOPES
 
-        demo_key = KeyStore(api_state() / "keys.sqlite").create("demo", [f"{s}:read" for s in SCOPES], "1506")
+        demo_key = KeyStore(api_state() / "keys.sqlite").create("demo", [f"{s}:read" for s in SCOPES], CITY_AREA)
         bin_dir = str(Path(sys.executable).parent)
         api = subprocess.Popen([f"{bin_dir}/linli", "serve", "api", "--port", str(api_port)], stdout=subprocess.DEVNULL)
         catalog = subprocess.Popen([f"{bin_dir}/linli", "serve", "catalog", "--port", str(catalog_port)], stdout=subprocess.DEVNULL)

@@ -128,11 +128,16 @@ def test_only_keys_and_masked_forms_leave_the_api(api, tokens, city, manifest):
 def test_people_requests_are_audited_and_the_chain_catches_tampering(warehouse, tmp_path):
     client = TestClient(create_app(warehouse, tmp_path))
     token = KeyStore(tmp_path / "keys.sqlite").create("auditor test", ALL_SCOPES, "1506")
-    for path in ("people/residents", "events/door_access", "places/houses", "people/households", "things/devices"):
-        _get(client, token, path, limit=3)
     log = tmp_path / "audit.jsonl"
+    assert verify(log) == [], "a log no request has been written to yet is intact"
+    paths = ("people/residents", "events/door_access", "places/houses", "people/households", "things/devices", "events/locker_sales",
+             "events/work_orders", "events/camera_alarms")
+    for path in paths:
+        _get(client, token, path, limit=3)
     entries = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [e["endpoint"] for e in entries] == ["people/residents", "events/door_access", "people/households"]
+    # those with a column tagged personal data: a payer's or a reporter's phone key too
+    assert [e["endpoint"] for e in entries] == ["people/residents", "events/door_access", "people/households", "events/locker_sales",
+                                                "events/work_orders"]
     assert entries[0]["rows"] == 3 and entries[0]["key_id"] == token.split("_")[1]
     assert verify(log) == []
     runner = CliRunner()
@@ -152,6 +157,11 @@ def test_people_requests_are_audited_and_the_chain_catches_tampering(warehouse, 
     assert runner.invoke(cli, ["audit", "verify", "--state", str(tmp_path)]).exit_code == 1
     log.write_text(pristine)
     assert verify(log) == []
+    head = log.with_suffix(".head").read_bytes()
+    log.with_suffix(".head").unlink()
+    assert tampered(lambda ls: ls[:2]), "without its head, a log is not taken for intact"
+    log.with_suffix(".head").write_bytes(head)
+    log.write_text(pristine)
 
 
 def test_errors_have_one_shape_and_a_request_id(api, tokens):
@@ -190,6 +200,17 @@ def test_filters_formats_and_field_selection(api, tokens, warehouse):
     assert geo["type"] == "FeatureCollection" and geo["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
     newest = _get(client, token, "events/door_access", sort="-event_time", limit=2).json()["data"]
     assert newest[0]["event_time"] >= newest[1]["event_time"]
+    # by a time that is part of the key: that time first, the rest of the key after it, across pages
+    for path, table, time, rest in (("events/meter_readings", "event.meter_reading", "read_time", "meter_id"),
+                                    ("metrics/communities", "metrics.community_daily", "date", "community_code")):
+        first = _get(client, token, path, sort=f"-{time}", limit=4, fields=f"{rest},{time}")
+        second = _get(client, token, path, sort=f"-{time}", limit=4, fields=f"{rest},{time}", cursor=first.json()["next_cursor"])
+        rows = [(r[time], r[rest]) for r in first.json()["data"] + second.json()["data"]]
+        assert len(set(rows)) == 8 and rows == sorted(rows, reverse=True), path
+        last_day = con.execute(f"SELECT max({time})::DATE::VARCHAR FROM {table}").fetchone()[0]
+        assert rows[0][0][:10] == last_day, path
+    ages = _get(client, token, "people/residents", fields="age,age,community_code", limit=3).json()["data"]
+    assert all(set(r) == {"age", "community_code"} and isinstance(r["age"], int) for r in ages), ages
 
 
 def test_serves_the_last_complete_build(warehouse, tmp_path):
@@ -216,6 +237,8 @@ def test_keys_cli(tmp_path):
     assert made.exit_code == 0 and made.output.startswith("lk_")
     key_id = made.output.split("_")[1]
     assert runner.invoke(cli, ["keys", "create", "x", "--scope", "people:read", "--area", "99", "--state", str(tmp_path)]).exit_code == 2
+    for outside in ("1508", "150802", "１５０６"):  # another city of the region; full-width digits
+        assert runner.invoke(cli, ["keys", "create", "x", "--scope", "quality:read", "--area", outside, "--state", str(tmp_path)]).exit_code == 2
     listed = runner.invoke(cli, ["keys", "list", "--state", str(tmp_path)], terminal_width=200)
     assert key_id in listed.output and made.output.strip().split("_", 2)[2] not in listed.output
     assert runner.invoke(cli, ["keys", "revoke", key_id, "--state", str(tmp_path)]).exit_code == 0
@@ -234,20 +257,21 @@ def test_rate_limit_per_key(warehouse, tmp_path):
 
 
 class _Receiver:
-    """A local webhook receiver that fails its first `failures` requests with 503."""
+    """A local webhook receiver that fails its first `failures` requests with 503 (or those whose
+    number, from 1, `failing` picks)."""
 
-    def __init__(self, failures: int):
+    def __init__(self, failures: int = 0, failing=None):
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        self.failures, self.received = failures, []
+        self.failing, self.received = failing or (lambda n: n <= failures), []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.received.append((dict(self.headers), body))
-                self.send_response(503 if len(outer.received) <= outer.failures else 200)
+                self.send_response(503 if outer.failing(len(outer.received)) else 200)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -274,8 +298,8 @@ def test_alarm_webhooks_are_signed_retried_and_logged(warehouse, tmp_path):
     outside = client.post("/v1/subscriptions", headers={"X-API-Key": token}, json={"url": receiver.url, "kinds": ["camera"], "area": "150699"})
     assert outside.status_code == 403
 
-    waits = []
-    result = dispatch(con, Subscriptions(tmp_path / "alarms.sqlite"), backoff=(0.5, 1.0, 2.0), sleep=waits.append)
+    waits, keys = [], KeyStore(tmp_path / "keys.sqlite")
+    result = dispatch(con, Subscriptions(tmp_path / "alarms.sqlite"), keys, backoff=(0.5, 1.0, 2.0), sleep=waits.append)
     expected = {kind: con.execute(f"SELECT count(*) FROM event.{t} WHERE starts_with(community_code, ?) AND {w}", [street]).fetchone()[0]
                 for kind, t, w in (("camera", "camera_alarm", "true"), ("meter", "meter_reading", "is_backwards"))}
     assert expected["camera"] > 0 and result == {"alarms_delivered": sum(expected.values()), "batches_failed": 0}
@@ -293,15 +317,43 @@ def test_alarm_webhooks_are_signed_retried_and_logged(warehouse, tmp_path):
     assert [(a["attempt"], a["status_code"], a["delivered"]) for a in log[:3]] == [(1, 503, 0), (2, 503, 0), (3, 200, 1)]
     assert len(log) == len(receiver.received)
     # nothing new: nothing sent; a receiver that never answers keeps the alarms for the next dispatch
-    assert dispatch(con, Subscriptions(tmp_path / "alarms.sqlite"), sleep=waits.append)["alarms_delivered"] == 0
+    assert dispatch(con, Subscriptions(tmp_path / "alarms.sqlite"), keys, sleep=waits.append)["alarms_delivered"] == 0
     assert client.delete(f"/v1/subscriptions/{sub['id']}", headers={"X-API-Key": token}).status_code == 204
     down = client.post("/v1/subscriptions", headers={"X-API-Key": token},
                        json={"url": "http://127.0.0.1:9/nothing-listens", "kinds": ["camera"], "since": "2024-01-01T00:00:00+08:00"}).json()
-    result = dispatch(con, Subscriptions(tmp_path / "alarms.sqlite"), backoff=(0.1,), sleep=waits.append)
+    result = dispatch(con, Subscriptions(tmp_path / "alarms.sqlite"), keys, backoff=(0.1,), sleep=waits.append)
     assert result == {"alarms_delivered": 0, "batches_failed": 1}
     attempts = Subscriptions(tmp_path / "alarms.sqlite").attempts(down["id"])
     assert len(attempts) == 2 and all(a["error"] and not a["delivered"] for a in attempts)
 
+
+
+def test_alarms_of_one_second_are_each_sent_once_and_a_revoked_key_gets_no_more(tmp_path, monkeypatch):
+    import duckdb
+
+    from serving.api import alarms
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    con.execute("CREATE SCHEMA event")
+    con.execute("""CREATE TABLE event.camera_alarm AS SELECT 'A' || i AS alarm_id, 'C1' AS camera_id,
+        TIMESTAMPTZ '2024-05-01 08:00:00+08' AS alarm_time, 'fall' AS alarm_type, '跌倒' AS alarm_name_zh, 0.9::DOUBLE AS confidence,
+        '150602001001001' AS estate_code, '150602001001' AS community_code, 110.0::DOUBLE AS lon, 39.8::DOUBLE AS lat FROM range(5) t(i)""")
+    keys = KeyStore(tmp_path / "keys.sqlite")
+    token = keys.create("app", ["events:read"], "150602")
+    receiver = _Receiver(failing=lambda n: n == 2)  # the second batch fails: its alarms wait for the next dispatch
+    subs = alarms.Subscriptions(tmp_path / "alarms.sqlite")
+    subs.create(token.split("_")[1], receiver.url, ["camera"], "150602", {"camera": "2024-05-01T00:00:00+08:00"})
+    monkeypatch.setattr(alarms, "BATCH", 2)
+    assert alarms.dispatch(con, subs, keys, backoff=()) == {"alarms_delivered": 2, "batches_failed": 1}
+    assert alarms.dispatch(con, subs, keys, backoff=()) == {"alarms_delivered": 3, "batches_failed": 0}
+    delivered = [a["alarm_id"] for n, (_, body) in enumerate(receiver.received, 1) if n != 2 for a in json.loads(body)["alarms"]]
+    assert delivered == ["A0", "A1", "A2", "A3", "A4"]
+
+    con.execute("INSERT INTO event.camera_alarm SELECT * REPLACE ('A5' AS alarm_id, alarm_time + INTERVAL 1 MINUTE AS alarm_time) FROM event.camera_alarm LIMIT 1")
+    keys.revoke(token.split("_")[1])
+    assert alarms.dispatch(con, subs, keys, backoff=()) == {"alarms_delivered": 0, "batches_failed": 0}
+    assert len(receiver.received) == 4
 
 def test_quality_results_scores_and_issues_for_city_keys(lake, warehouse, tmp_path):
     from expectations.run import connect as quality_connect

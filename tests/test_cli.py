@@ -22,10 +22,27 @@ def test_generate_then_ingest_then_replay(tmp_path):
     assert result.exit_code == 0, result.output
 
 
+def _refused(args: list[str]) -> str:
+    """The message of a command refused as a usage error (exit 2, no traceback), without the
+    box and the wrapping to the terminal."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output  # an uncaught error exits 1
+    return "".join(ch for ch in result.output if not ch.isspace() and ch not in "│╭╮╰╯─")
+
+
 def test_bad_arguments_are_refused_with_a_message(tmp_path):
-    result = runner.invoke(app, ["generate", "--out", str(tmp_path), "--residents", "10"])
-    assert result.exit_code != 0 and "residents" in result.output
-    result = runner.invoke(app, ["ingest", "--from", str(tmp_path / "missing"), "--lake", str(tmp_path / "lake")])
-    # The message is boxed and wrapped to the terminal: compare without whitespace.
-    flat = "".join(ch for ch in result.output if not ch.isspace() and ch not in "│╭╮╰╯─")
-    assert result.exit_code != 0 and "notadirectory" in flat
+    a_file, deliveries = tmp_path / "a_file", tmp_path / "deliveries"
+    a_file.write_text("x")
+    deliveries.mkdir()
+    assert "residents" in _refused(["generate", "--out", str(tmp_path), "--residents", "10"])
+    assert "'2024-13-01'isnotadateYYYY-MM-DD" in _refused(["generate", "--out", str(tmp_path), "--start-date", "2024-13-01"])
+    assert "isafile,notadirectory" in _refused(["generate", "--out", str(a_file)])
+    assert "notadirectory" in _refused(["ingest", "--from", str(tmp_path / "missing"), "--lake", str(tmp_path / "lake")])
+    assert "isafile,notadirectory" in _refused(["ingest", "--from", str(deliveries), "--lake", str(a_file)])
+    assert "notadirectory" in _refused(["quarantine", "replay", "--from", str(tmp_path / "missing"), "--lake", str(tmp_path)])
+    assert "holdsnolake" in _refused(["quarantine", "replay", "--from", str(deliveries), "--lake", str(tmp_path / "typo")])
+    assert not (tmp_path / "typo").exists()  # a mistyped lake is not made
+    (tmp_path / "lake" / "ledger").mkdir(parents=True)
+    assert "'nosuch'isnosource" in _refused(["quarantine", "replay", "--from", str(deliveries), "--lake", str(tmp_path / "lake"), "--source", "nosuch"])
+    result = runner.invoke(app, ["quarantine", "replay", "--from", str(deliveries), "--lake", str(tmp_path / "lake")])
+    assert result.exit_code == 0 and "nothing to replay" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import zipfile
 
 import duckdb
@@ -169,6 +170,77 @@ def test_replay_lands_rows_after_a_schema_fix(tmp_path, monkeypatch):
     current = _current_rows(tmp_path / "lake", "barrier_gate")
     assert len(current) == 15 and set(current["direction"]) == {"in"}
 
+
+
+def test_an_earlier_version_delivered_again_lands_and_supersedes(tmp_path):
+    d, lake = tmp_path / "deliveries", tmp_path / "lake"
+    rel = "feeds/barrier_gate/2024-05-01/gate.csv"
+    full, cut = f"{GATE_HEADER}\n{_gate_rows(30)}\n".encode(), f"{GATE_HEADER}\n{_gate_rows(20)}\n".encode()
+    for data in (full, cut, full):
+        _write(d, rel, data)
+        ingest_directory(d, lake)
+    back = _status(lake)[rel]
+    assert back["status"] == "landed" and back["checksum"] == hashlib.sha256(full).hexdigest()
+    rows = _current_rows(lake, "barrier_gate")
+    assert len(rows) == 30 and rows["_delivery_id"].unique().to_list() == [back["delivery_id"]]
+    ingest_directory(d, lake)  # and the run after changes nothing
+    assert _status(lake)[rel]["delivery_id"] == back["delivery_id"]
+
+
+def test_replaying_a_failed_redelivery_replaces_the_current_version(tmp_path, monkeypatch):
+    d, lake = tmp_path / "deliveries", tmp_path / "lake"
+    rel = "feeds/barrier_gate/2024-05-01/gate.csv"
+    _write(d, rel, f"{GATE_HEADER}\n{_gate_rows(30)}\n".encode())
+    ingest_directory(d, lake)
+    first = _status(lake)[rel]
+    _write(d, rel, f"{GATE_HEADER}\n{_gate_rows(25)}\n".encode())
+    monkeypatch.setenv("LINLI_DUCKDB_MEMORY", "64MB")  # too little to read a UTF-8 file (see above)
+    ingest_directory(d, lake)
+    assert _status(lake)[rel]["status"] == "failed"
+    assert len(_current_rows(lake, "barrier_gate")) == 30  # the earlier version stays current
+    monkeypatch.delenv("LINLI_DUCKDB_MEMORY")
+    replay(lake, d)
+    replayed = _status(lake)[rel]
+    assert replayed["status"] == "landed" and replayed["supersedes"] == first["delivery_id"]
+    rows = _current_rows(lake, "barrier_gate")
+    assert len(rows) == 25 and rows["_delivery_id"].unique().to_list() == [replayed["delivery_id"]]
+
+
+def test_a_copy_of_a_superseded_delivery_lands(tmp_path):
+    """A file's bytes count as a duplicate only of a delivery that is current: once the twin is
+    superseded, the copy lands, in the same run or the next one."""
+    d, lake = tmp_path / "deliveries", tmp_path / "lake"
+    day1, day2 = f"{GATE_HEADER}\n{_gate_rows(10)}\n".encode(), f"{GATE_HEADER}\n{_gate_rows(12, start=100)}\n".encode()
+    _write(d, "feeds/barrier_gate/2024-05-01/a.csv", day2)  # day 2's file delivered under day 1's name
+    ingest_directory(d, lake)
+    _write(d, "feeds/barrier_gate/2024-05-01/a.csv", day1)  # corrected, and day 2 delivered as well
+    _write(d, "feeds/barrier_gate/2024-05-02/b.csv", day2)
+    ingest_directory(d, lake)
+    assert _status(lake)["feeds/barrier_gate/2024-05-02/b.csv"]["status"] == "landed"
+    assert len(_current_rows(lake, "barrier_gate")) == 22
+
+    # the other order: the copy comes while its twin is current, and the twin is replaced after
+    _write(d, "feeds/barrier_gate/2024-05-03/c.csv", day1)
+    ingest_directory(d, lake, only_day="2024-05-03")
+    assert _status(lake)["feeds/barrier_gate/2024-05-03/c.csv"]["status"] == "duplicate"
+    _write(d, "feeds/barrier_gate/2024-05-01/a.csv", f"{GATE_HEADER}\n{_gate_rows(3, start=200)}\n".encode())
+    ingest_directory(d, lake)
+    assert _status(lake)["feeds/barrier_gate/2024-05-03/c.csv"]["status"] == "landed"
+    assert sorted(_current_rows(lake, "barrier_gate")["pass_id"])[:10] == [f"P{i:06d}" for i in range(10)]
+    assert len(_current_rows(lake, "barrier_gate")) == 25
+
+
+def test_a_geojson_feature_without_properties_is_a_quarantined_row(tmp_path):
+    d, lake = tmp_path / "deliveries", tmp_path / "lake"
+    square = {"type": "Polygon", "coordinates": [[[110.0, 39.8], [110.01, 39.8], [110.01, 39.81], [110.0, 39.8]]]}
+    features = [{"type": "Feature", "geometry": square, "properties": {"grid_code": "150602002001001"}},
+                {"type": "Feature", "geometry": square, "properties": None}]
+    _write(d, "place/grids.geojson", json.dumps({"type": "FeatureCollection", "features": features}).encode())
+    _write(d, "place/buildings.geojson", b'{"type": "FeatureCollection", "features": [7]}')
+    ingest_directory(d, lake)
+    status = _status(lake)
+    assert (status["place/grids.geojson"]["rows_landed"], status["place/grids.geojson"]["rows_quarantined"]) == (1, 1)
+    assert status["place/buildings.geojson"]["status"] == "failed" and "GeoJSON" in status["place/buildings.geojson"]["error"]
 
 def _lake_content(lake) -> dict[str, str]:
     """Raw and quarantine file contents, and the ledger without its clock times."""

@@ -2,9 +2,11 @@
 new alarms are POSTed in batches, signed with HMAC-SHA256, retried with backoff, and every
 delivery attempt is logged.
 
-"New" means newer than the subscription's watermark for that kind: at first the newest alarm in
-the serving store when it subscribed (or the `from` time it asked for), then the last alarm
-delivered. A batch that cannot be delivered keeps the watermark, so the next dispatch retries it.
+"New" means after the subscription's watermark for that kind: at first the time of the newest
+alarm in the serving store when it subscribed (or the `since` time it asked for), then the time
+and id of the last alarm delivered, so alarms of the same second on either side of a batch's end
+are each sent once. A batch that cannot be delivered keeps the watermark, so the next dispatch
+retries it. Only subscriptions whose key is still active are served.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Callable
 
 import duckdb
 import httpx
+
+from serving.api.keys import KeyStore
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ class Subscriptions:
         cur = self.db.execute("SELECT * FROM delivery_attempts WHERE subscription_id = ? ORDER BY at, attempt", (sub_id,))
         return [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
 
-    def _advance(self, sub_id: str, kind: str, watermark: str) -> None:
+    def _advance(self, sub_id: str, kind: str, watermark: list[str]) -> None:
         marks = json.loads(self.db.execute("SELECT watermarks FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()[0])
         self.db.execute("UPDATE subscriptions SET watermarks = ? WHERE id = ?", (json.dumps(marks | {kind: watermark}), sub_id))
 
@@ -100,18 +104,24 @@ def newest(con: duckdb.DuckDBPyConnection, kind: str, area: str) -> str:
     return (value or datetime(1970, 1, 1, tzinfo=timezone.utc)).isoformat()
 
 
-def dispatch(con: duckdb.DuckDBPyConnection, subs: Subscriptions, post: Callable = httpx.post,
+def dispatch(con: duckdb.DuckDBPyConnection, subs: Subscriptions, keys: KeyStore, post: Callable = httpx.post,
              backoff: tuple[float, ...] = BACKOFF, sleep: Callable[[float], None] = time.sleep) -> dict:
     """Deliver every subscription's new alarms; returns counts of alarms delivered and batches failed."""
     delivered = failed = 0
     for sub in subs.active():
+        who = keys.principal(sub["key_id"])
+        if who is None or "events:read" not in who.scopes:  # a revoked key's webhooks get nothing more
+            continue
         for kind in sub["kinds"]:
             k = ALARM_KINDS[kind]
             cols = ", ".join(k.fields)
+            mark = sub["watermarks"][kind]
+            after, last_id = (mark, None) if isinstance(mark, str) else mark  # a time only: nothing of that time is new
             cur = con.execute(
-                f"""SELECT {k.id} AS _id, {k.time}::VARCHAR AS _t, {cols} FROM {k.table}
-                WHERE starts_with(community_code, ?) AND {k.where} AND {k.time} > ?::TIMESTAMPTZ ORDER BY {k.time}, _id""",
-                [sub["area"], sub["watermarks"][kind]])
+                f"""SELECT * FROM (SELECT {k.id} AS _id, {k.time} AS _at, {k.time}::VARCHAR AS _t, {cols} FROM {k.table}
+                                   WHERE starts_with(community_code, ?) AND {k.where} AND {k.time} >= ?::TIMESTAMPTZ)
+                WHERE _at > ?::TIMESTAMPTZ OR _id > ? ORDER BY _at, _id""",
+                [sub["area"], after, after, last_id])
             names = [d[0] for d in cur.description]
             rows = [dict(zip(names, r)) for r in cur.fetchall()]
             for start in range(0, len(rows), BATCH):
@@ -119,7 +129,7 @@ def dispatch(con: duckdb.DuckDBPyConnection, subs: Subscriptions, post: Callable
                 if not _deliver(subs, sub, kind, batch, post, backoff, sleep):
                     failed += 1
                     break  # the watermark stays: the next dispatch starts here again
-                subs._advance(sub["id"], kind, batch[-1]["_t"])
+                subs._advance(sub["id"], kind, [batch[-1]["_t"], batch[-1]["_id"]])
                 delivered += len(batch)
     return {"alarms_delivered": delivered, "batches_failed": failed}
 

@@ -39,7 +39,7 @@ from serving.api.filters import Filters, openapi_parameters
 from serving.api.keys import KeyStore, Principal, issue_jwt, read_jwt
 from serving.api.limits import RateLimiter
 from serving.api.query import BadRequest, OutsideArea, Page, select, table_columns
-from serving.api.resources import RESOURCES, Resource
+from serving.api.resources import RESOURCES, Resource, is_code
 
 log = logging.getLogger("linli.api")
 
@@ -268,6 +268,8 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None,
     def subscribe(body: SubscriptionIn, who: Principal = Depends(events_reader)):
         """Register a webhook for alarm kinds in an area; the signing secret is shown once."""
         area = body.area or who.area
+        if not is_code(area):
+            raise HTTPException(400, "area must be a division code (banner, street or community)")
         if not area.startswith(who.area):
             raise HTTPException(403, f"area {area} is outside this key's area {who.area}")
         unknown = sorted(set(body.kinds) - set(ALARM_KINDS))

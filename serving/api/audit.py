@@ -70,6 +70,15 @@ def verify(path: Path) -> list[str]:
             problems.append(f"line {n}: edited (its hash does not match its content)")
         prev, seq = entry.get("hash", ""), entry.get("seq", seq + 1)
     head = path.with_suffix(".head")
-    if head.exists() and json.loads(head.read_text()) != [seq, prev]:
-        problems.append(f"the log ends at entry {seq}, the head says {json.loads(head.read_text())[0]}: entries cut off")
+    if not head.exists():
+        if lines:
+            problems.append("the head file is missing: a cut-off tail cannot be told")
+        return problems
+    kept = head.read_text().strip()
+    try:
+        head_seq, head_hash = json.loads(kept) if kept else (0, GENESIS)  # empty until the first entry, as `append` reads it
+    except (ValueError, TypeError):
+        return problems + ["the head file is not one the log wrote"]
+    if [head_seq, head_hash] != [seq, prev]:
+        problems.append(f"the log ends at entry {seq}, the head says {head_seq}: entries cut off")
     return problems

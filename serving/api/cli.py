@@ -125,9 +125,10 @@ def alarms_dispatch(
     """POST every subscription's new alarms (signed, retried with backoff, every attempt logged)."""
     from linli.warehouse import connect_current
     from serving.api.alarms import Subscriptions, dispatch
+    from serving.api.keys import KeyStore
 
-    con = connect_current(warehouse or get_settings().data_dir / "warehouse")
-    result = dispatch(con, Subscriptions((state or api_state()) / "alarms.sqlite"))
+    con, state = connect_current(warehouse or get_settings().data_dir / "warehouse"), state or api_state()
+    result = dispatch(con, Subscriptions(state / "alarms.sqlite"), KeyStore(state / "keys.sqlite"))
     console.print(f"{result['alarms_delivered']:,} alarms delivered, {result['batches_failed']} batches failed (retried next time)")
     if result["batches_failed"]:
         raise typer.Exit(1)

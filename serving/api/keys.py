@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jwt
 
-from serving.api.resources import SCOPES
+from serving.api.resources import CITY_AREA, SCOPES, is_code
 
 AREA_LENGTHS = (4, 6, 9, 12)
 TOKEN_MINUTES = 60
@@ -55,8 +55,8 @@ class KeyStore:
         unknown = sorted(wanted - {f"{s}:read" for s in SCOPES})
         if unknown:
             raise KeyRefused(f"unknown scopes {unknown}; known: {[f'{s}:read' for s in SCOPES]}")
-        if not (area.isdigit() and len(area) in AREA_LENGTHS and area.startswith("15")):
-            raise KeyRefused(f"area must be an Inner Mongolia division code of {AREA_LENGTHS} digits, not {area!r}")
+        if not (is_code(area) and len(area) in AREA_LENGTHS and area.startswith(CITY_AREA)):
+            raise KeyRefused(f"area must be a division code of {AREA_LENGTHS} digits within the city ({CITY_AREA}), not {area!r}")
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
         self.db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
                         (key_id, name, _digest(secret), " ".join(sorted(wanted)), area, datetime.now(timezone.utc).isoformat()))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 from serving.api.keys import Principal
-from serving.api.resources import CITY_AREA_LENGTH, Resource
+from serving.api.resources import CITY_AREA, Resource, is_code
 
 MAX_LIMIT = 1000
 
@@ -57,13 +57,13 @@ def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, columns:
            sort: str | None = None, cursor: str | None = None, limit: int = 100) -> Page:
     """A page of the resource's rows within the caller's area; `columns` from `table_columns`."""
     if r.area is None:  # city-wide facts: only for a key bound to the whole city, and not by area
-        if len(who.area) > CITY_AREA_LENGTH:
+        if who.area != CITY_AREA:
             raise OutsideArea(f"{r.path} covers the whole city; this key is bound to {who.area}")
         if area:
             raise BadRequest(f"{r.path} cannot be filtered by area")
     bound, where, args = who.area, [], []  # the key's area: always part of the WHERE clause
     if area:
-        if not area.isdigit():
+        if not is_code(area):
             raise BadRequest("area must be a division code (banner, street or community) or a grid code")
         column = "grid_code" if len(area) == 15 else r.area
         if column not in columns:
@@ -92,14 +92,15 @@ def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, columns:
     allowed = {*r.key, *([r.time] if r.time else [])}
     if sort_col and sort_col not in allowed:
         raise BadRequest(f"sort by one of {sorted(allowed)}")
-    order = ([sort_col] if sort_col and sort_col not in r.key else []) + list(r.key)
+    # the sort column first, then the rest of the key: together unique, so a cursor is exact
+    order = ([sort_col] if sort_col else []) + [c for c in r.key if c != sort_col]
     if cursor:
         values = _decode(cursor, len(order))
         cols = ", ".join(f'"{c}"' for c in order)
         typed = ", ".join(f"?::{columns[c]}" for c in order)
         where.append(f"({cols}) {'<' if descending else '>'} ({typed})")
         args += values
-    shown = fields or list(columns)
+    shown = list(dict.fromkeys(fields)) if fields else list(columns)
     unknown = sorted(set(shown) - set(columns))
     if unknown:
         raise BadRequest(f"unknown fields {unknown}")
