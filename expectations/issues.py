@@ -1,7 +1,8 @@
 """The quality issue workflow: open → assigned → fixed → verified → closed.
 
 A failing rule opens an issue (one open issue per asset and rule); a rule that passes again
-verifies its issue automatically; people assign, comment, mark fixed and close with
+verifies its issue automatically (a pass over one day's rows only the issue a failure on that
+same day opened); people assign, comment, mark fixed and close with
 `linli quality`. Issues are kept as append-only events (see `store`).
 """
 
@@ -40,9 +41,19 @@ def current_issues(quality_dir: Path) -> list[dict]:
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
+def _opened_on(quality_dir: Path) -> dict[str, str | None]:
+    """Issue id → the partition of the failure that last opened it (None: the whole table)."""
+    con = store.attach(duckdb.connect(), quality_dir)
+    return dict(con.execute("""
+        SELECT e.issue_id, arg_max(r.partition, e.changed_at)
+        FROM quality.issue_events e JOIN quality.results r ON r.run_id = e.run_id AND r.asset = e.asset AND r.rule = e.rule
+        WHERE e.status = 'open' GROUP BY e.issue_id""").fetchall())
+
+
 def update_issues(quality_dir: Path, results: list[dict]) -> list[dict]:
     """Open issues for failing rules, verify those whose rule passes again; returns the events."""
     live = {(i["asset"], i["rule"]): i for i in current_issues(quality_dir) if i["status"] != "closed"}
+    opened_on = _opened_on(quality_dir) if any(r["partition"] for r in results) else {}
     events = []
     for r in results:
         issue = live.get((r["asset"], r["rule"]))
@@ -51,7 +62,8 @@ def update_issues(quality_dir: Path, results: list[dict]) -> list[dict]:
             iid = issue["issue_id"] if issue else uuid.uuid4().hex[:12]
             events.append(_event(iid, status="open", asset=r["asset"], rule=r["rule"], severity=r["severity"],
                                  comment=f"{'reopened' if issue else 'opened'} by run {r['run_id']}: {what}", by="linli", run_id=r["run_id"]))
-        elif r["passed"] and issue is not None and issue["status"] in ("open", "assigned", "fixed"):
+        elif (r["passed"] and issue is not None and issue["status"] in ("open", "assigned", "fixed")
+              and (r["partition"] is None or opened_on.get(issue["issue_id"]) == r["partition"])):
             events.append(_event(issue["issue_id"], status="verified", comment=f"rule passed in run {r['run_id']}", by="linli",
                                  run_id=r["run_id"]))
     store.write(quality_dir, "issue_events", events)

@@ -81,12 +81,14 @@ class _Plan:
     slices: list[str]  # slice columns present (community_code, event_date)
     asset_rows: bool  # whether the rule checks the asset's own rows (then the asset's slice counts apply)
     relation: str  # the asset's relation as read in this run (a partition's rows, say)
+    day: str | None  # the partition its rows were confined to; None: all of them
 
 
 def _plan(con: duckdb.DuckDBPyConnection, rel: str, rule: Rule, suite: Suite, cols: list[str], partition: str | None) -> _Plan:
     history = rule.template in HISTORY_TEMPLATES
-    if partition and "event_date" in cols and not history:
-        rel = f"(SELECT * FROM {rel} WHERE event_date = DATE '{partition}')"
+    day = partition if partition and "event_date" in cols and not history else None
+    if day:
+        rel = f"(SELECT * FROM {rel} WHERE event_date = DATE '{day}')"
     asset_rel, settings = rel, dict(rule.settings)
     if "over" in settings:  # a rule judged over another asset's rows (households over residents)
         rel = settings.pop("over")
@@ -97,7 +99,7 @@ def _plan(con: duckdb.DuckDBPyConnection, rel: str, rule: Rule, suite: Suite, co
     check = TEMPLATES[rule.template](rel, {**settings, "_slices": slices})
     keys = [k for k in suite.key if k in cols] or rule_columns(settings)
     sample = check.sample or (f"concat_ws('|', {', '.join(chr(34) + k + chr(34) for k in keys)})" if keys else "NULL")
-    return _Plan(check, sample, slices, asset_rows=rel == asset_rel and check.unit == "row", relation=asset_rel)
+    return _Plan(check, sample, slices, asset_rows=rel == asset_rel and check.unit == "row", relation=asset_rel, day=day)
 
 
 def _count_by(con: duckdb.DuckDBPyConnection, relation: str, slices: list[str], where: str = "true") -> dict[tuple, int]:
@@ -179,7 +181,9 @@ def run_suites(con: duckdb.DuckDBPyConnection, quality_dir: Path, *, assets: lis
             try:
                 if cols is None:
                     raise ValueError(f"{suite.asset} is not in the store")
-                planned.append((row, _plan(con, relations[suite.asset], rule, suite, cols, partition), None))
+                plan = _plan(con, relations[suite.asset], rule, suite, cols, partition)
+                row["partition"] = plan.day  # a rule that read every day (freshness, a snapshot) judged the whole table
+                planned.append((row, plan, None))
             except (duckdb.Error, ValueError, KeyError) as exc:
                 planned.append((row, None, exc))
     counts = _counts(con, [plan for _, plan, _ in planned if plan is not None])

@@ -184,16 +184,17 @@ def quarantine_replay(
 
 @app.command()
 def build(
-    lake: Annotated[Path, typer.Option(help="Lakehouse directory.")] = Path("data/lake"),
-    warehouse: Annotated[Path, typer.Option(help="Serving-store directory.")] = Path("data/warehouse"),
+    lake: Annotated[Optional[Path], typer.Option(help="Lakehouse directory. [default: DATA/lake]")] = None,
+    warehouse: Annotated[Optional[Path], typer.Option(help="Serving-store directory. [default: DATA/warehouse]")] = None,
     full_refresh: Annotated[bool, typer.Option(help="Rebuild everything, incremental models too.")] = False,
     select: Annotated[Optional[str], typer.Option(help="dbt selection.")] = None,
 ) -> None:
     """Build the libraries (dbt) into a new serving-store file and publish it atomically."""
     from linli.warehouse import BuildError, build as run
 
+    data = get_settings().data_dir
     try:
-        result = run(lake, warehouse, full_refresh=full_refresh, select=select)
+        result = run(lake or data / "lake", warehouse or data / "warehouse", full_refresh=full_refresh, select=select)
     except BuildError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1)

@@ -106,7 +106,7 @@ def test_results_and_scores_are_queryable(checked):
 def test_failing_rules_open_issues_and_passing_again_verifies(tmp_path):
     def result(passed: bool, run: str) -> dict:
         return {"asset": "event.meter_reading", "rule": "readings_never_go_backwards", "severity": "warn", "passed": passed,
-                "run_id": run, "error": None, "unexpected_count": 0 if passed else 3, "rows_checked": 100, "sample_unexpected": ["m1"]}
+                "run_id": run, "partition": None, "error": None, "unexpected_count": 0 if passed else 3, "rows_checked": 100, "sample_unexpected": ["m1"]}
 
     update_issues(tmp_path, [result(False, "r1")])
     [issue] = current_issues(tmp_path)
@@ -148,6 +148,19 @@ def test_quality_cli_runs_lists_and_works_issues(lake, warehouse, tmp_path):
     assert "closed" in listed.output and "li.na" in listed.output
     scores = runner.invoke(app, ["quality", "scores", "--grain", "table", *q], terminal_width=250)
     assert "raw.meter" in scores.output and "score" in scores.output
+
+
+def test_a_pass_over_one_day_verifies_no_issue_another_days_failure_opened(lake, warehouse, tmp_path):
+    q = ["--warehouse", str(warehouse), "--lake", str(lake), "--quality-dir", str(tmp_path), "--asset", "event.meter_reading"]
+    assert runner.invoke(app, ["quality", "run", *q]).exit_code == 0
+    opened = {i["rule"]: i["status"] for i in current_issues(tmp_path)}
+    assert opened == {"known_device": "open", "readings_never_go_backwards": "open"}
+    # a day with no readings: every rule over that day's rows passes, and says nothing of the other days
+    # (freshness, judged as of that day, fails and opens an issue of its own)
+    result = runner.invoke(app, ["quality", "run", *q, "--partition", "2030-01-01"])
+    assert result.exit_code == 0, result.output
+    after = {i["rule"]: i["status"] for i in current_issues(tmp_path)}
+    assert {rule: after[rule] for rule in opened} == opened
 
 
 def test_a_broken_rule_is_reported_not_fatal(lake, warehouse, tmp_path, monkeypatch):
