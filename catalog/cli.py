@@ -108,6 +108,9 @@ def inventory_cmd(
     paths = _paths(data_dir)
     frame = inventory(gather(paths.lake, paths.warehouse, paths.quality))
     if library:
+        if library not in set(frame["library"]):
+            raise typer.BadParameter(f"no library {library!r}; the libraries are {sorted(set(frame['library'].drop_nulls()))}",
+                                     param_hint="--library")
         frame = frame.filter(frame["library"] == library)
     target = out or paths.catalog / "inventory.csv"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -41,9 +41,20 @@ def run(
     partition: Annotated[Optional[str], typer.Option(help="Only this day of event tables (YYYY-MM-DD).")] = None,
 ) -> None:
     """Run every suite (or some) and record results, slices and issues. Exits 1 if an error rule fails."""
+    from datetime import date
+
     from expectations.run import connect, run_suites
+    from expectations.suites import load_suites
     from linli.warehouse import current
 
+    checked = {s.asset for s in load_suites()}
+    unknown = sorted(set(asset or ()) - checked)
+    if unknown:
+        raise typer.BadParameter(f"no suite checks {unknown}; the checked assets are {', '.join(sorted(checked))}", param_hint="--asset")
+    try:
+        date.fromisoformat(partition) if partition else None
+    except ValueError:
+        raise typer.BadParameter(f"{partition!r} is not a day YYYY-MM-DD", param_hint="--partition") from None
     con = connect(current(warehouse or _data("warehouse")).resolve(), lake or _data("lake"))
     results = run_suites(con, quality_dir or _data("quality"), assets=asset, partition=partition)
     failed = [r for r in results if not r["passed"]]

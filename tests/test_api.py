@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -209,6 +211,12 @@ def test_filters_formats_and_field_selection(api, tokens, warehouse):
         assert len(set(rows)) == 8 and rows == sorted(rows, reverse=True), path
         last_day = con.execute(f"SELECT max({time})::DATE::VARCHAR FROM {table}").fetchone()[0]
         assert rows[0][0][:10] == last_day, path
+    tagged = csv.reader(io.StringIO(_get(client, token, "profiles/houses", fields="house_code,tags", limit=1000, format="csv").text))
+    cells = [json.loads(tags) for _, tags in list(tagged)[1:]]
+    assert all(isinstance(c, list) for c in cells) and any(cells), "a list is a JSON array in a CSV cell"
+    bearer = client.post("/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": token.split("_")[1],
+                                                  "client_secret": token.split("_", 2)[2]}).json()["access_token"]
+    assert client.get("/v1/places/communities", headers={"Authorization": f"bearer {bearer}"}).status_code == 200
     ages = _get(client, token, "people/residents", fields="age,age,community_code", limit=3).json()["data"]
     assert all(set(r) == {"age", "community_code"} and isinstance(r["age"], int) for r in ages), ages
 

@@ -163,6 +163,14 @@ def test_a_pass_over_one_day_verifies_no_issue_another_days_failure_opened(lake,
     assert {rule: after[rule] for rule in opened} == opened
 
 
+def test_quality_and_catalog_refuse_what_they_do_not_know(tmp_path):
+    for args, hint in ((["quality", "run", "--asset", "event.nonexistent"], "no suite checks"),
+                       (["quality", "run", "--partition", "2024-13-01"], "is not a day"),
+                       (["catalog", "inventory", "--data-dir", str(tmp_path), "--library", "nosuch"], "no library")):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and hint in " ".join(result.output.split()), result.output
+
+
 def test_a_broken_rule_is_reported_not_fatal(lake, warehouse, tmp_path, monkeypatch):
     (tmp_path / "suites" / "event").mkdir(parents=True)
     (tmp_path / "suites" / "event" / "meter_reading.yml").write_text(

@@ -49,6 +49,8 @@ def _plain(v):
         return v.isoformat()
     if isinstance(v, Decimal):
         return float(v)
+    if isinstance(v, (list, dict)):  # a CSV cell holds them as JSON, as the JSON rendering does
+        return json.dumps(v, ensure_ascii=False, default=_plain)
     return v
 
 
@@ -208,12 +210,12 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None,
     def who_is(request: Request) -> Principal:
         """The caller's principal, or a 401 (or 429 when its key is over its rate)."""
         token = request.headers.get("X-API-Key")
-        bearer = request.headers.get("Authorization", "")
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
         who = None
         if token:
             who = keys.authenticate(token)
-        elif bearer.startswith("Bearer "):
-            key_id = read_jwt(bearer.removeprefix("Bearer "), secret)
+        elif scheme.lower() == "bearer":  # an auth scheme is case-insensitive (RFC 9110)
+            key_id = read_jwt(credentials.strip(), secret)
             who = keys.principal(key_id) if key_id else None
         if who is None:
             raise HTTPException(401, "a valid X-API-Key header or Bearer token is required")
