@@ -107,10 +107,19 @@ WITH rule_scores AS (
                    ELSE 1 - unexpected_count / rows_checked END AS score
     FROM quality.latest_results
 ),
-slice_scores AS (
-    SELECT s.*, l.library, 1 - s.unexpected_count / s.rows_checked AS score
-    FROM quality.result_slices s JOIN quality.latest_results l USING (run_id, asset, rule)
-    WHERE s.rows_checked > 0
+slices AS (
+    SELECT s.* FROM quality.result_slices s JOIN quality.latest_results l USING (run_id, asset, rule) WHERE s.rows_checked > 0
+),
+-- each rule once per community or day: the share of its rows there that met it
+community_rules AS (
+    SELECT community_code, asset, rule, 1 - sum(unexpected_count) / sum(rows_checked) AS score,
+           sum(rows_checked) AS rows_checked, sum(unexpected_count) AS unexpected_count
+    FROM slices WHERE community_code IS NOT NULL GROUP BY ALL
+),
+day_rules AS (
+    SELECT day, asset, rule, 1 - sum(unexpected_count) / sum(rows_checked) AS score,
+           sum(rows_checked) AS rows_checked, sum(unexpected_count) AS unexpected_count
+    FROM slices WHERE day IS NOT NULL GROUP BY ALL
 )
 SELECT 'column' AS grain, library, asset, "column", NULL::VARCHAR AS community_code, NULL::DATE AS day,
        avg(score) AS score, count(*) AS rules, sum(rows_checked) AS rows_checked, sum(unexpected_count) AS unexpected_count
@@ -122,10 +131,10 @@ UNION ALL
 SELECT 'library', library, NULL, NULL, NULL, NULL, avg(score), count(*), sum(rows_checked), sum(unexpected_count)
 FROM rule_scores GROUP BY ALL
 UNION ALL
-SELECT 'community', NULL, NULL, NULL, community_code, NULL, avg(score), count(DISTINCT asset || rule), sum(rows_checked), sum(unexpected_count)
-FROM slice_scores WHERE community_code IS NOT NULL GROUP BY ALL
+SELECT 'community', NULL, NULL, NULL, community_code, NULL, avg(score), count(*), sum(rows_checked), sum(unexpected_count)
+FROM community_rules GROUP BY ALL
 UNION ALL
-SELECT 'day', NULL, NULL, NULL, NULL, day, avg(score), count(DISTINCT asset || rule), sum(rows_checked), sum(unexpected_count)
-FROM slice_scores WHERE day IS NOT NULL GROUP BY ALL
+SELECT 'day', NULL, NULL, NULL, NULL, day, avg(score), count(*), sum(rows_checked), sum(unexpected_count)
+FROM day_rules GROUP BY ALL
 )
 """

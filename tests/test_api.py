@@ -99,6 +99,10 @@ def test_scopes_and_authentication(api):
     token = client.post("/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": key_id, "client_secret": secret}).json()
     bearer = {"Authorization": f"Bearer {token['access_token']}"}
     assert client.get("/v1/places/grids", headers=bearer).status_code == 200
+    by_basic = client.post("/v1/oauth/token", data={"grant_type": "client_credentials"}, auth=(key_id, secret))  # RFC 6749 §2.3.1
+    assert by_basic.status_code == 200 and by_basic.json()["token_type"] == "bearer"
+    assert client.post("/v1/oauth/token", data={"grant_type": "client_credentials"}, auth=(key_id, "wrong")).status_code == 401
+    assert client.post("/v1/oauth/token", data={"grant_type": "client_credentials"}).status_code == 401
     assert client.get("/v1/people/residents", headers=bearer).status_code == 403
     assert client.post("/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": key_id,
                                                  "client_secret": "wrong"}).status_code == 401

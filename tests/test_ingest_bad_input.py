@@ -222,10 +222,12 @@ def test_a_copy_of_a_superseded_delivery_lands(tmp_path):
     # the other order: the copy comes while its twin is current, and the twin is replaced after
     _write(d, "feeds/barrier_gate/2024-05-03/c.csv", day1)
     ingest_directory(d, lake, only_day="2024-05-03")
-    assert _status(lake)["feeds/barrier_gate/2024-05-03/c.csv"]["status"] == "duplicate"
+    duplicate = _status(lake)["feeds/barrier_gate/2024-05-03/c.csv"]
+    assert duplicate["status"] == "duplicate"
     _write(d, "feeds/barrier_gate/2024-05-01/a.csv", f"{GATE_HEADER}\n{_gate_rows(3, start=200)}\n".encode())
     ingest_directory(d, lake)
-    assert _status(lake)["feeds/barrier_gate/2024-05-03/c.csv"]["status"] == "landed"
+    landed = _status(lake)["feeds/barrier_gate/2024-05-03/c.csv"]
+    assert (landed["status"], landed["supersedes"]) == ("landed", duplicate["delivery_id"])
     assert sorted(_current_rows(lake, "barrier_gate")["pass_id"])[:10] == [f"P{i:06d}" for i in range(10)]
     assert len(_current_rows(lake, "barrier_gate")) == 25
 

@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 import great_expectations as gx
 import pandas as pd
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -101,6 +102,13 @@ def test_results_and_scores_are_queryable(checked):
     assert libs["event"] < 1.0 and libs["place"] == 1.0  # the defects are all events
     days = con.execute("SELECT count(*) FROM quality.scores WHERE grain = 'day'").fetchone()[0]
     assert days == 3
+    # a day's score: each rule's share of that day's rows that met it, averaged over the rules,
+    # so a handful of rows from unknown devices weigh as what they are, not as a rule of their own
+    slices = con.execute("SELECT * FROM quality.result_slices WHERE rows_checked > 0 AND day IS NOT NULL").pl()
+    per_rule = slices.group_by("day", "asset", "rule").agg(pl.col("unexpected_count").sum(), pl.col("rows_checked").sum())
+    expected = per_rule.group_by("day").agg((1 - pl.col("unexpected_count") / pl.col("rows_checked")).mean().alias("score"))
+    got = dict(con.execute("SELECT day, score FROM quality.scores WHERE grain = 'day'").fetchall())
+    assert got == pytest.approx(dict(expected.iter_rows())) and min(got.values()) < 1.0
 
 
 def test_failing_rules_open_issues_and_passing_again_verifies(tmp_path):

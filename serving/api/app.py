@@ -17,6 +17,7 @@ import time
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import duckdb
 import orjson
@@ -24,6 +25,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from expectations import store as quality_store
@@ -249,10 +251,16 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None,
         return {"status": "ready", "build": build_name(build)}
 
     @app.post("/v1/oauth/token", tags=["auth"])
-    def token(grant_type: str = Form(...), client_id: str = Form(...), client_secret: str = Form(...)):
-        """OAuth2 client credentials: client_id is the key id, client_secret the rest of the key."""
+    def token(grant_type: str = Form(...), client_id: str | None = Form(None), client_secret: str | None = Form(None),
+              basic: HTTPBasicCredentials | None = Depends(HTTPBasic(auto_error=False))):
+        """OAuth2 client credentials: client_id is the key id, client_secret the rest of the key,
+        sent as HTTP Basic (RFC 6749 §2.3.1) or in the form."""
         if grant_type != "client_credentials":
             raise HTTPException(400, "grant_type must be client_credentials")
+        if basic is not None:
+            client_id, client_secret = unquote_plus(basic.username), unquote_plus(basic.password)  # form-encoded first, says the RFC
+        if not client_id or not client_secret:
+            raise HTTPException(401, "client credentials are required: HTTP Basic, or client_id and client_secret in the form")
         who = keys.principal(client_id, client_secret)
         if who is None:
             raise HTTPException(401, "unknown client or wrong secret")
