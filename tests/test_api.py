@@ -180,6 +180,7 @@ def test_errors_have_one_shape_and_a_request_id(api, tokens):
         (_get(client, token, "people/residents", cursor="garbage!"), 400),
         (_get(client, token, "people/residents", fields="nope"), 400),
         (_get(client, token, "people/residents", limit=0), 422),
+        (_get(client, token, "people/residents", are="150602"), 422),  # a mistyped filter is refused, not ignored
         (_get(client, token, "places/houses", format="geojson"), 400),
         (client.get("/v1/no/such/thing"), 404),
     ):
@@ -204,6 +205,9 @@ def test_filters_formats_and_field_selection(api, tokens, warehouse):
     assert csv_text.splitlines()[0] == "house_code,area_m2" and len(csv_text.splitlines()) == 6
     geo = _get(client, token, "places/grids", limit=3, format="geojson").json()
     assert geo["type"] == "FeatureCollection" and geo["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    for path, fields in (("places/grids", "grid_code"), ("places/buildings", "building_code")):
+        chosen = _get(client, token, path, limit=3, format="geojson", fields=fields).json()["features"]
+        assert all(f["geometry"] and fields in f["properties"] for f in chosen), "the geometry goes with any choice of fields"
     newest = _get(client, token, "events/door_access", sort="-event_time", limit=2).json()["data"]
     assert newest[0]["event_time"] >= newest[1]["event_time"]
     # by a time that is part of the key: that time first, the rest of the key after it, across pages

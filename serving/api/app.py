@@ -330,9 +330,11 @@ def _endpoint(r: Resource, builds: Builds, audit: AuditLog, who_is, dispatcher: 
                 raise HTTPException(400, f"{r.path} has no geometry")
             try:
                 con, columns = builds.read(r)
+                fields = filters.fields.split(",") if filters.fields else None
+                if fields and filters.format == "geojson":  # a feature's geometry, whatever fields were chosen
+                    fields += [c for c in (r.geometry, *(r.lonlat or ())) if c]
                 page = select(con, r, who, columns, area=filters.area, since=filters.since, until=filters.until, kind=filters.kind,
-                              fields=filters.fields.split(",") if filters.fields else None, sort=filters.sort, cursor=filters.cursor,
-                              limit=filters.limit)
+                              fields=fields, sort=filters.sort, cursor=filters.cursor, limit=filters.limit)
             except BadRequest as exc:
                 raise HTTPException(400, str(exc)) from exc
             except OutsideArea as exc:

@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from serving.api.query import MAX_LIMIT
 
 
 class Filters(BaseModel):
+    # a mistyped parameter (`are=`) is refused, not ignored: ignoring it would widen the answer
+    model_config = ConfigDict(extra="forbid")
+
     area: str | None = Field(None, description="banner, street or community code (prefix), or a grid code")
     since: str | None = Field(None, alias="from", description="time from (ISO 8601, inclusive)")
     until: str | None = Field(None, alias="to", description="time to (ISO 8601, exclusive)")
