@@ -110,16 +110,11 @@ WITH rule_scores AS (
 slices AS (
     SELECT s.* FROM quality.result_slices s JOIN quality.latest_results l USING (run_id, asset, rule) WHERE s.rows_checked > 0
 ),
--- each rule once per community or day: the share of its rows there that met it
-community_rules AS (
-    SELECT community_code, asset, rule, 1 - sum(unexpected_count) / sum(rows_checked) AS score,
+-- each rule once per community and once per day: the share of its rows there that met it
+slice_rules AS (
+    SELECT community_code, day, asset, rule, 1 - sum(unexpected_count) / sum(rows_checked) AS score,
            sum(rows_checked) AS rows_checked, sum(unexpected_count) AS unexpected_count
-    FROM slices WHERE community_code IS NOT NULL GROUP BY ALL
-),
-day_rules AS (
-    SELECT day, asset, rule, 1 - sum(unexpected_count) / sum(rows_checked) AS score,
-           sum(rows_checked) AS rows_checked, sum(unexpected_count) AS unexpected_count
-    FROM slices WHERE day IS NOT NULL GROUP BY ALL
+    FROM slices GROUP BY GROUPING SETS ((community_code, asset, rule), (day, asset, rule))
 )
 SELECT 'column' AS grain, library, asset, "column", NULL::VARCHAR AS community_code, NULL::DATE AS day,
        avg(score) AS score, count(*) AS rules, sum(rows_checked) AS rows_checked, sum(unexpected_count) AS unexpected_count
@@ -132,9 +127,9 @@ SELECT 'library', library, NULL, NULL, NULL, NULL, avg(score), count(*), sum(row
 FROM rule_scores GROUP BY ALL
 UNION ALL
 SELECT 'community', NULL, NULL, NULL, community_code, NULL, avg(score), count(*), sum(rows_checked), sum(unexpected_count)
-FROM community_rules GROUP BY ALL
+FROM slice_rules WHERE community_code IS NOT NULL GROUP BY ALL
 UNION ALL
 SELECT 'day', NULL, NULL, NULL, NULL, day, avg(score), count(*), sum(rows_checked), sum(unexpected_count)
-FROM day_rules GROUP BY ALL
+FROM slice_rules WHERE day IS NOT NULL GROUP BY ALL
 )
 """

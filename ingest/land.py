@@ -174,13 +174,12 @@ def _begin(ledger: Ledger, d: Delivery, replay_of: str | None) -> dict:
         return {**known, "new": False}  # already in the ledger: nothing done now
     # the same bytes delivered again (a replay, an earlier version back) are a new attempt
     did = delivery_id(d, attempt=ledger.attempts(d.name, d.checksum))
-    latest = ledger.latest.get(d.name)
-    repeated = latest["delivery_id"] if latest is not None and latest["checksum"] == d.checksum else None
+    repeated = ledger.latest_at(d.name, d.checksum)
     row = {
         "delivery_id": did, "source": d.source.name, "file": d.name, "checksum": d.checksum, "size_bytes": d.size,
         # what it replaces: the file's current version, else the attempt at these bytes it repeats
         # (a replayed failure, a duplicate whose twin has gone)
-        "started_at": datetime.now(timezone.utc), "supersedes": ledger.current_for(d.name) or repeated,
+        "started_at": datetime.now(timezone.utc), "supersedes": ledger.current_for(d.name) or (repeated and repeated["delivery_id"]),
     }
     twin = None if replay_of else ledger.same_content(d.checksum, d.source.name)
     if twin is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from datetime import datetime, timezone
 
 import duckdb
@@ -35,7 +36,7 @@ class Ledger:
         self.committed: set[str] = set()
         self._superseded: set[str] = set()
         self._by_id: dict[str, dict] = {}
-        self._by_file_checksum: dict[tuple[str, str], list[dict]] = {}
+        self._attempts: Counter[tuple[str, str]] = Counter()  # (file, checksum) → attempts at those bytes
         self._landed_content: dict[tuple[str, str], list[str]] = {}  # (checksum, source) → deliveries landed with it
         self._current_by_file: dict[str, list[str]] = {}
         if any(lake.ledger_dir.glob("*.parquet")):
@@ -51,7 +52,7 @@ class Ledger:
         self.committed.add(did)
         self.latest[row["file"]] = row
         self._by_id[did] = row
-        self._by_file_checksum.setdefault((row["file"], row["checksum"]), []).append(row)
+        self._attempts[row["file"], row["checksum"]] += 1
         if row["supersedes"]:
             self._superseded.add(row["supersedes"])
             file = self.current.pop(row["supersedes"], None)
@@ -75,17 +76,21 @@ class Ledger:
         attempt or its current delivery, when it has this checksum; a delivery so held is not
         landed again. An earlier version delivered anew is not held: it lands and supersedes.
         Nor is a duplicate whose twin has been superseded since: its rows count nowhere now."""
-        latest = self.latest.get(name)
-        if latest is not None and latest["checksum"] == checksum:
-            if latest["status"] != "duplicate" or latest["duplicate_of"] in self.current:
-                return latest
+        latest = self.latest_at(name, checksum)
+        if latest is not None and (latest["status"] != "duplicate" or latest["duplicate_of"] in self.current):
+            return latest
         current = self.current_for(name)
         if current is not None and self._by_id[current]["checksum"] == checksum:
             return self._by_id[current]
         return None
 
+    def latest_at(self, name: str, checksum: str) -> dict | None:
+        """The file's latest attempt, if it was at these bytes."""
+        latest = self.latest.get(name)
+        return latest if latest is not None and latest["checksum"] == checksum else None
+
     def attempts(self, name: str, checksum: str) -> int:
-        return len(self._by_file_checksum.get((name, checksum), ()))
+        return self._attempts[name, checksum]
 
     def current_for(self, name: str) -> str | None:
         """The delivery a new version of this file would supersede."""
