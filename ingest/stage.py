@@ -11,6 +11,7 @@ delivered are never written out a second time.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import re
 from typing import Iterable
@@ -41,6 +42,68 @@ _MASKS = (
     (re.compile(r"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z])[A-Z0-9]{3,4}([A-Z0-9]{2})"), r"\1***\2"),  # plates
     (re.compile(r"^([一-龥])[一-龥]{1,5}$"), r"\1**"),  # a field of a few Chinese characters: perhaps a name
 )
+
+
+def _ends_in_quotes(text: str) -> bool:
+    """Whether the text stops inside a quoted field: the record goes on past its line break."""
+    try:
+        next(csv.reader([text], strict=True), None)
+        return False
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+
+
+def _whole_record(text: str, width: int) -> bool:
+    try:
+        return len(next(csv.reader([text], strict=True), [])) == width
+    except csv.Error:
+        return False
+
+
+# A quoted field with more line breaks than this is taken for a stray quote, not a record.
+MAX_RECORD_LINES = 1000
+
+
+def _join_records(con, quoted: list[tuple[int, str]], width: int) -> list[tuple[int, str]]:
+    """Join the physical lines of a record whose quoted field holds line breaks (RFC 4180).
+
+    Such a record runs from a line that ends inside quotes to the next line with an odd number of
+    quotes (lines between hold an even number, or none). It becomes one row numbered by its first
+    line, its lines joined by LF, when the joined text is a whole record of the header's width;
+    otherwise (a stray quote, a line cut inside quotes) every line is judged on its own, as before.
+    Returns the quoted lines with each joined record in place of its lines.
+    """
+    openers = [n for n, line in quoted if line.count('"') % 2 and _ends_in_quotes(line)]
+    if not openers:
+        return quoted
+    closers = [n for n, line in quoted if line.count('"') % 2]
+    spans: dict[int, tuple[int, str]] = {}
+    taken = 0  # the last line already inside a record
+    for first in openers:
+        after = bisect.bisect_right(closers, first)
+        last = closers[after] if after < len(closers) else None
+        if first <= taken or last is None or last - first > MAX_RECORD_LINES:
+            continue
+        lines = con.execute(f"SELECT line FROM lines WHERE _line BETWEEN {first} AND {last} ORDER BY _line").fetchall()
+        text = "\n".join(line for (line,) in lines)
+        if _whole_record(text, width):
+            spans[first], taken = (last, text), last
+    if not spans:
+        return quoted
+    con.register("records", pa.table({
+        "_line": pa.array(list(spans), pa.int64()),
+        "_last": pa.array([last for last, _ in spans.values()], pa.int64()),
+        "record": pa.array([text for _, text in spans.values()], pa.string()),
+    }))
+    con.execute("DELETE FROM lines USING records r WHERE lines._line > r._line AND lines._line <= r._last")
+    con.execute("UPDATE lines SET line = r.record FROM records r WHERE lines._line = r._line")
+    con.unregister("records")
+    firsts = list(spans)  # in line order
+
+    def inside(n: int) -> bool:
+        i = bisect.bisect_left(firsts, n) - 1
+        return i >= 0 and n <= spans[firsts[i]][0]
+    return [(n, spans[n][1] if n in spans else line) for n, line in quoted if n in spans or not inside(n)]
 
 
 def _masked(value: str) -> str:
@@ -192,7 +255,8 @@ def _stage_csv(con, source: Source, index: int) -> str | None:
         for c in source.read_columns
     )
     # Quoted fields are rare in these exports; only those lines go through a full CSV parser.
-    quoted = con.execute("""SELECT _line, line FROM lines WHERE _line > 1 AND contains(line, '"')""").fetchall()
+    quoted = con.execute("""SELECT _line, line FROM lines WHERE _line > 1 AND contains(line, '"') ORDER BY _line""").fetchall()
+    quoted = _join_records(con, quoted, n)
     fields = "SELECT _line, line, string_split(line, ',') AS f FROM lines WHERE _line > 1"
     if quoted:
         con.register("quoted", pa.table({

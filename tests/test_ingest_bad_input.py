@@ -364,3 +364,36 @@ def test_face_snapshots_are_never_stored_wherever_the_row_goes(tmp_path):
         assert not any("face" in name for name in table.columns)
         text = table.select(pl.col(pl.String)).write_csv() + table.select(pl.col(pl.List(pl.String)).list.join("|")).write_csv()
         assert "base64" not in text and "QUJD" not in text
+
+
+ORDER_HEADER = "order_no,category,channel,community_code,grid_code,description,reported_at,status"
+
+
+def _order(i: int, description: str) -> str:
+    return f"GD{i:06d},设施维修,居民APP,150602001001,150602001001001,{description},2024-05-01 09:{i:02d}:00,已上报"
+
+
+@pytest.mark.parametrize("encoding, newline", [("utf-8", "\n"), ("gbk", "\r\n")])
+def test_a_quoted_field_may_hold_line_breaks(tmp_path, encoding, newline):
+    """A record whose quoted field spans lines lands as one row, numbered by its first line; lines
+    that make no record of the header's width when joined (a line cut inside quotes, a record with
+    a field too many) are judged one by one."""
+    lines = [ORDER_HEADER,
+             _order(1, "门禁损坏"),
+             _order(2, '"单元门禁损坏\n三楼楼道灯不亮, 已拍照\n""急""需维修"'),
+             _order(3, '"一楼堆放""杂物"""'),
+             _order(4, '"窗户破损'),  # cut inside quotes: no record of the header's width follows
+             _order(5, "噪音扰民"),
+             _order(6, '"两段\n描述","多余"'),  # one field too many: its lines are judged on their own
+             _order(7, '"楼顶\n\n搭建"')]
+    _write(tmp_path / "deliveries", "work_orders/2024-05-01/orders.csv", "\n".join(lines).replace("\n", newline).encode(encoding) + newline.encode())
+    ingest_directory(tmp_path / "deliveries", tmp_path / "lake")
+    row = _status(tmp_path / "lake")["work_orders/2024-05-01/orders.csv"]
+    landed = _current_rows(tmp_path / "lake", "work_order").sort("_line")
+    assert landed["order_no"].to_list() == ["GD000001", "GD000002", "GD000003", "GD000005", "GD000007"]
+    assert landed["_line"].to_list() == [2, 3, 6, 8, 11]
+    assert landed["description"].to_list() == ["门禁损坏", '单元门禁损坏\n三楼楼道灯不亮, 已拍照\n"急"需维修', '一楼堆放"杂物"', "噪音扰民", "楼顶\n\n搭建"]
+    quarantined = duckdb.sql(f"SELECT line, reasons FROM '{tmp_path}/lake/quarantine/work_order/*.parquet' ORDER BY line").fetchall()
+    assert [line for line, _ in quarantined] == [7, 9, 10]
+    assert all(any("columns" in r for r in reasons) for _, reasons in quarantined)
+    assert (row["rows_read"], row["rows_landed"], row["rows_quarantined"]) == (8, 5, 3)
