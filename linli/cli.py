@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,7 +20,8 @@ from serving.dashboards.cli import dashboards_app, serve_dashboards
 from linli.settings import get_settings
 
 app = typer.Typer(help="Linli (邻里): the smart-community data platform.", no_args_is_help=True)
-console = Console()
+# Written to a file or a pipe, the console is not the 80 columns rich assumes: a log keeps tables whole.
+console = Console(width=None if sys.stdout.isatty() else 132)
 
 
 def _date(value: str) -> date:
@@ -81,13 +83,22 @@ def generate(
     _summary(out)
 
 
+def _source_table(title: str, counts: tuple[str, ...]) -> Table:
+    """A table of counts by source, nothing in it cut or wrapped."""
+    from ingest.schemas import SOURCES
+
+    table = Table(title=title)
+    table.add_column("source", min_width=max(map(len, SOURCES)), no_wrap=True)
+    for col in counts:
+        table.add_column(col, justify="right", no_wrap=True)
+    return table
+
+
 def _summary(out: Path) -> None:
     import json
 
     manifest = json.loads((out / "truth" / "manifest.json").read_text(encoding="utf-8"))
-    table = Table(title=f"Deliveries under {out / 'deliveries'}")
-    for col in ("source", "files", "rows", "row defects", "broken files"):
-        table.add_column(col, justify="right" if col != "source" else "left")
+    table = _source_table(f"Deliveries under {out / 'deliveries'}", ("files", "rows", "row defects", "broken files"))
     by_source: dict[str, list[int]] = {}
     for f in manifest["files"].values():
         s = by_source.setdefault(f["source"], [0, 0, 0, 0])
@@ -128,9 +139,7 @@ def _ingest_summary(rows) -> None:
         rows = rows.filter(pl.col("new"))
         if rows.is_empty():
             return
-    table = Table(title="Deliveries landed now")
-    for col in ("source", "landed", "failed", "duplicate", "rows read", "rows landed", "rows quarantined"):
-        table.add_column(col, justify="left" if col == "source" else "right")
+    table = _source_table("Deliveries landed now", ("landed", "failed", "duplicate", "rows read", "rows landed", "rows quarantined"))
     summary = rows.group_by("source").agg(
         landed=(pl.col("status") == "landed").sum(), failed=(pl.col("status") == "failed").sum(),
         duplicate=(pl.col("status") == "duplicate").sum(), read=pl.col("rows_read").sum(),

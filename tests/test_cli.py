@@ -17,6 +17,9 @@ def test_generate_then_ingest_then_replay(tmp_path):
     result = runner.invoke(app, ["ingest", "--from", str(out / "deliveries"), "--lake", str(lake)])
     assert result.exit_code == 0, result.output
     assert "registry" in result.output and "failed" in result.output
+    # the summary is whole when written to a pipe: every source's name, every count's heading
+    for name in ("building_geometry", "device_registry", "door_access", "rows quarantined"):
+        assert name in result.output
     assert any((lake / "raw" / "door_access").rglob("*.parquet"))
     result = runner.invoke(app, ["quarantine", "replay", "--from", str(out / "deliveries"), "--lake", str(lake)])
     assert result.exit_code == 0, result.output
