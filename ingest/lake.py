@@ -36,6 +36,7 @@ LEDGER_COLUMNS = {
     "supersedes": "VARCHAR",
     "duplicate_of": "VARCHAR",
     "notes": "VARCHAR",
+    "rules_digest": "VARCHAR",  # the source's declaration and the code that judged the rows (see ingest.judged)
     "started_at": "TIMESTAMPTZ",
     "finished_at": "TIMESTAMPTZ",
 }

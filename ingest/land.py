@@ -20,6 +20,7 @@ import duckdb
 
 from ingest.check import check_and_write, work_tables
 from ingest.delivery import Delivery, delivery_id, file_delivery  # noqa: F401  (the adapters' entry points)
+from ingest.judged import rules_digest
 from ingest.lake import Lake
 from ingest.ledger import Ledger
 from ingest.pseudonymise import register_hmac
@@ -180,6 +181,7 @@ def _begin(ledger: Ledger, d: Delivery, replay_of: str | None) -> dict:
         # what it replaces: the file's current version, else the attempt at these bytes it repeats
         # (a replayed failure, a duplicate whose twin has gone)
         "started_at": datetime.now(timezone.utc), "supersedes": ledger.current_for(d.name) or (repeated and repeated["delivery_id"]),
+        "rules_digest": rules_digest(d.source),
     }
     twin = None if replay_of else ledger.same_content(d.checksum, d.source.name)
     if twin is not None:
@@ -196,9 +198,12 @@ def _record(ledger: Ledger, row: dict) -> dict:
 def _failed(row: dict, exc: Exception, lake: Lake) -> dict:
     """The ledger row of a delivery that cannot be read, or not within the memory limit: it
     replaces nothing, and the earlier version stays current."""
-    error = str(exc) if isinstance(exc, DeliveryError) else (
+    judged = isinstance(exc, DeliveryError)
+    error = str(exc) if judged else (
         f"does not fit the memory limit (LINLI_DUCKDB_MEMORY, now {lake.memory_limit}): {str(exc).splitlines()[0][:200]}")
-    return row | {"status": "failed", "error": error, "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0, "supersedes": None}
+    return row | {"status": "failed", "error": error, "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0, "supersedes": None,
+                  # out of memory, its rows were never judged: a replay under a higher limit lands it
+                  "rules_digest": row.get("rules_digest") if judged else None}
 
 
 def _drop_work(con, source: Source) -> None:

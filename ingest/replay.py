@@ -3,6 +3,7 @@
 Quarantined rows keep only masked personal data, so replay goes back to the delivery itself:
 each delivery that has quarantined rows (or that failed as a whole) is landed again as a new
 attempt that supersedes the file's current version. Rows that now pass land; the rest stay quarantined.
+A delivery last judged under today's rules (`ingest.judged`) would be judged the same: it is left as it is.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ingest.judged import rules_digest
 from ingest.land import file_delivery, lake_writer
 from ingest.run import source_for
 
@@ -23,13 +25,16 @@ def replay(lake_root: Path, deliveries: Path, only_source: str | None = None) ->
 
 
 def _refused(ledger, deliveries: Path, only_source: str | None):
-    """(delivery, latest attempt id) of every file whose latest attempt refused rows or failed."""
+    """(delivery, latest attempt id) of every file whose latest attempt refused rows or failed,
+    under other rules than today's."""
     for name, last in sorted(ledger.latest.items()):
         refused = last["status"] == "failed" or (last["status"] == "landed" and (last["rows_quarantined"] or 0) > 0)
         path = deliveries / name
         source = source_for(name)
         if not refused or source is None or not path.is_file() or (only_source and source.name != only_source):
             continue
+        if last["rules_digest"] == rules_digest(source):
+            continue  # judged again, it would be judged the same
         d = file_delivery(source, deliveries, path)
         if d.checksum != last["checksum"]:
             continue  # the file changed since: a normal ingest run lands it as a new version

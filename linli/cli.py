@@ -186,7 +186,7 @@ def quarantine_replay(
         raise typer.BadParameter(f"{source!r} is no source; the sources are {', '.join(SOURCES)}", param_hint="--source")
     rows = replay(lake, from_, source)
     if rows.is_empty():
-        console.print("nothing to replay: no delivery's latest attempt has quarantined rows or failed")
+        console.print("nothing to replay: no delivery's latest attempt has quarantined rows or failed under other rules than today's")
         return
     _ingest_summary(rows)
 

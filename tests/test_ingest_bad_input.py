@@ -154,10 +154,12 @@ def test_replay_lands_rows_after_a_schema_fix(tmp_path, monkeypatch):
     # A vendor starts writing 驶入/驶出 for the direction: refused until the schema learns them.
     rows = _gate_rows(10).replace(",入,", ",驶入,")
     rel = "feeds/barrier_gate/2024-05-01/new_vendor.csv"
-    _write(d, rel, f"{GATE_HEADER}\n{rows}\n{_gate_rows(5, start=50)}\n".encode())
+    unknown = _gate_rows(1, start=90).replace(",入,", ",倒车,")  # a direction no fix here teaches
+    _write(d, rel, f"{GATE_HEADER}\n{rows}\n{_gate_rows(5, start=50)}\n{unknown}\n".encode())
     ingest_directory(d, tmp_path / "lake")
     before = _status(tmp_path / "lake")[rel]
-    assert (before["rows_landed"], before["rows_quarantined"]) == (5, 10)
+    assert (before["rows_landed"], before["rows_quarantined"]) == (5, 11)
+    assert replay(tmp_path / "lake", d).is_empty()  # under the same rules it would be refused the same
 
     gate = schemas.SOURCES["barrier_gate"]
     fixed_direction = dataclasses.replace(gate.column("direction"), values={**gate.column("direction").values, "驶入": "in", "驶出": "out"})
@@ -166,10 +168,11 @@ def test_replay_lands_rows_after_a_schema_fix(tmp_path, monkeypatch):
     out = replay(tmp_path / "lake", d)
     after = _status(tmp_path / "lake")[rel]
     assert len(out) == 1 and after["supersedes"] == before["delivery_id"]
-    assert (after["rows_landed"], after["rows_quarantined"]) == (15, 0)
+    assert (after["rows_landed"], after["rows_quarantined"]) == (15, 1)
     current = _current_rows(tmp_path / "lake", "barrier_gate")
     assert len(current) == 15 and set(current["direction"]) == {"in"}
-
+    ledger_files = sorted((tmp_path / "lake" / "ledger").iterdir())
+    assert replay(tmp_path / "lake", d).is_empty() and sorted((tmp_path / "lake" / "ledger").iterdir()) == ledger_files
 
 
 def test_an_earlier_version_delivered_again_lands_and_supersedes(tmp_path):
