@@ -19,7 +19,7 @@ from linli.warehouse import connect_current, current, publish
 from serving.api.app import create_app
 from serving.api.audit import verify
 from serving.api.keys import KeyStore
-from serving.api.resources import RESOURCES, SCOPES
+from serving.api.resources import CITY_AREA, RESOURCES, SCOPES
 from tests.privacy import ID_RE, MOBILE_RE, PLATE_RE
 from tests.test_ingest import _clear_names
 
@@ -66,9 +66,34 @@ def test_no_row_outside_the_keys_area(api, areas, tokens, data):
         return
     assert response.status_code == 200, response.text
     for row in response.json()["data"]:
+        if row[resource.area] is None:  # placed in no community: the whole city's alone
+            assert key_area == CITY_AREA and asked in (None, CITY_AREA)
+            continue
         assert row[resource.area].startswith(key_area)
         if asked:
             assert row[resource.area].startswith(asked)
+
+
+def test_rows_placed_in_no_community_reach_the_city_key_alone(api, tokens, warehouse):
+    """Events of devices the registry does not know are in no community: a key for the whole city
+    pages through every row, those included; a banner's key sees none of them."""
+    client, con = api[0], connect_current(warehouse)
+    unplaced = {r.path: con.execute(f'SELECT count(*) FILTER (WHERE "{r.area}" IS NULL), count(*) FROM {r.table}').fetchone()
+                for r in RESOURCES if r.area is not None}
+    path, (n_unplaced, n_rows) = min(((p, n) for p, n in unplaced.items() if n[0]), key=lambda item: item[1][1])
+    resource = next(r for r in RESOURCES if r.path == path)
+    banner = next(a for a in tokens if len(a) == 6)
+    for area, expected in ((CITY_AREA, n_unplaced), (banner, 0)):
+        seen, cursor = [], None
+        while True:
+            page = _get(client, tokens[area], path, limit=1000, fields=resource.area, **({"cursor": cursor} if cursor else {})).json()
+            seen += page["data"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert sum(r[resource.area] is None for r in seen) == expected, (path, area)
+        if area == CITY_AREA:
+            assert len(seen) == n_rows
 
 
 def test_a_community_key_sees_all_of_its_community_and_nothing_else(api, warehouse, tokens, areas):

@@ -27,6 +27,7 @@ import duckdb
 import httpx
 
 from serving.api.keys import KeyStore
+from serving.api.resources import within
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class Subscriptions:
 
 def newest(con: duckdb.DuckDBPyConnection, kind: str, area: str) -> str:
     k = ALARM_KINDS[kind]
-    value = con.execute(f"SELECT max({k.time}) FROM {k.table} WHERE starts_with(community_code, ?) AND {k.where}", [area]).fetchone()[0]
+    value = con.execute(f"SELECT max({k.time}) FROM {k.table} WHERE {within('community_code', area)} AND {k.where}", [area]).fetchone()[0]
     return (value or datetime(1970, 1, 1, tzinfo=timezone.utc)).isoformat()
 
 
@@ -119,7 +120,7 @@ def dispatch(con: duckdb.DuckDBPyConnection, subs: Subscriptions, keys: KeyStore
             after, last_id = (mark, None) if isinstance(mark, str) else mark  # a time only: nothing of that time is new
             cur = con.execute(
                 f"""SELECT * FROM (SELECT {k.id} AS _id, {k.time} AS _at, {k.time}::VARCHAR AS _t, {cols} FROM {k.table}
-                                   WHERE starts_with(community_code, ?) AND {k.where} AND {k.time} >= ?::TIMESTAMPTZ)
+                                   WHERE {within('community_code', sub['area'])} AND {k.where} AND {k.time} >= ?::TIMESTAMPTZ)
                 WHERE _at > ?::TIMESTAMPTZ OR _id > ? ORDER BY _at, _id""",
                 [sub["area"], after, after, last_id])
             names = [d[0] for d in cur.description]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 from serving.api.keys import Principal
-from serving.api.resources import CITY_AREA, Resource, is_code
+from serving.api.resources import CITY_AREA, Resource, is_code, within
 
 MAX_LIMIT = 1000
 
@@ -74,7 +74,7 @@ def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, columns:
             where.append(f'starts_with("{column}", ?)')
             args.append(area)
     if r.area is not None:
-        where.insert(0, f'starts_with("{r.area}", ?)')
+        where.insert(0, within(r.area, bound))
         args.insert(0, bound)
     for value, op in ((since, ">="), (until, "<")):
         if value:

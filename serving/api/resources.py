@@ -107,3 +107,13 @@ CITY_AREA = "1506"  # all of Ordos: every area a key may have begins with it
 def is_code(value: str) -> bool:
     """Digits 0-9 only, as division and grid codes are (`str.isdigit` also takes ① and other digits)."""
     return value.isascii() and value.isdigit()
+
+
+def within(column: str, area: str) -> str:
+    """SQL true where the column's code lies in the area, given as the one parameter after it.
+
+    Rows placed in no community (events of a device the registry does not know) are the city's
+    alone: the whole city holds them, no narrower area does.
+    """
+    unplaced = f' OR "{column}" IS NULL' if area == CITY_AREA else ""
+    return f'(starts_with("{column}", ?){unplaced})'
