@@ -417,7 +417,10 @@ def test_quality_results_scores_and_issues_for_city_keys(lake, warehouse, tmp_pa
         if not cursor:
             break
     assert len(scores) == len({s["subject"] for s in scores}) > 7 and {s["grain"] for s in scores} >= {"table", "community", "day"}
-    assert len(_get(client, city, "quality/issues").json()["data"]) == 2
+    issues = _get(client, city, "quality/issues").json()["data"]
+    assert len(issues) == 2
+    # times as every other resource gives them, in the city's zone
+    assert all(r["checked_at"].endswith("+08:00") for r in got) and all(i["opened_at"].endswith("+08:00") for i in issues)
     for path in ("quality/results", "quality/scores", "quality/issues"):
         assert _get(client, street, path).status_code == 403, "city-wide facts are for city keys"
 

@@ -117,6 +117,9 @@ class SubscriptionIn(BaseModel):
     since: datetime | None = None  # deliver alarms after this time; default: only those newer than now in the store
 
 
+CITY_TIME = "SET TimeZone = 'Asia/Shanghai'"  # every time served as the city lives it, +08:00
+
+
 class Builds:
     """Read-only connections to published builds, one per build file, opened on first use; each
     worker thread keeps a cursor on the newest build, set up once rather than per request."""
@@ -137,6 +140,7 @@ class Builds:
         """A cursor on the latest build (or the quality results), and the resource's columns."""
         if r is not None and r.store == "quality":  # results files come and go: read them afresh
             con = quality_store.attach(duckdb.connect(), self.quality)
+            con.execute(CITY_TIME)
             return con, table_columns(con, r)
         target = os.readlink(self.link)  # one system call, not a walk of the whole path
         kept = getattr(self.local, "cursor", None)
@@ -148,7 +152,7 @@ class Builds:
                     # set, not passed as configuration: a process may hold the file open already (tests)
                     con.execute(f"SET threads = {self.threads}")
             cur = self.open[path].cursor()
-            cur.execute("SET TimeZone = 'Asia/Shanghai'")  # times as the city lives them
+            cur.execute(CITY_TIME)
             self.local.cursor = kept = (target, cur)
         cur = kept[1]
         if r is None:
