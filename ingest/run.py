@@ -75,5 +75,13 @@ def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int,
             together = together or w.together(source)
             together.add(d)
         land_together()
+        rows += _copies_of_superseded(w, deliveries, rows)
     progress(len(files), len(files), "")
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+
+def _copies_of_superseded(w, deliveries: Path, rows: list[dict]) -> list[dict]:
+    """Land the copies this run recorded as duplicates whose twin a later file of the same run
+    superseded: their rows count nowhere else now."""
+    return [w.land(file_delivery(source_for(r["file"]), deliveries, deliveries / r["file"]))
+            for r in rows if r["status"] == "duplicate" and r.get("new") and w.ledger.holds(r["file"], r["checksum"]) is None]

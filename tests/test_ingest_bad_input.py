@@ -235,6 +235,21 @@ def test_a_copy_of_a_superseded_delivery_lands(tmp_path):
     assert len(_current_rows(lake, "barrier_gate")) == 25
 
 
+def test_a_copy_lands_in_the_run_that_supersedes_its_twin(tmp_path):
+    d, lake = tmp_path / "deliveries", tmp_path / "lake"
+    day1 = f"{GATE_HEADER}\n{_gate_rows(10)}\n".encode()
+    _write(d, "feeds/barrier_gate/2024-05-04/z.csv", day1)
+    ingest_directory(d, lake)
+    _write(d, "feeds/barrier_gate/2024-05-03/c.csv", day1)  # a copy, met first in path order
+    _write(d, "feeds/barrier_gate/2024-05-04/z.csv", f"{GATE_HEADER}\n{_gate_rows(4, start=300)}\n".encode())  # its twin corrected
+    rows = ingest_directory(d, lake)
+    copy = _status(lake)["feeds/barrier_gate/2024-05-03/c.csv"]
+    assert rows["status"].to_list() == ["duplicate", "landed", "landed"]
+    assert copy["status"] == "landed" and copy["rows_landed"] == 10
+    assert len(_current_rows(lake, "barrier_gate")) == 14
+    assert ingest_directory(d, lake)["new"].to_list() == [False, False]
+
+
 def test_a_geojson_feature_without_properties_is_a_quarantined_row(tmp_path):
     d, lake = tmp_path / "deliveries", tmp_path / "lake"
     square = {"type": "Polygon", "coordinates": [[[110.0, 39.8], [110.01, 39.8], [110.01, 39.81], [110.0, 39.8]]]}
