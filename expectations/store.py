@@ -99,22 +99,35 @@ SELECT * FROM quality.results QUALIFY row_number() OVER (PARTITION BY asset, rul
 
 # Scores in [0, 1]: the share of checked rows that met each rule, averaged over rules, at every
 # grain a manager asks about. Rules that could not run count as 0. `subject` names a row uniquely.
+# A pass over one day's rows (`partition`) speaks for that day alone: a rule's column, table,
+# library and community scores come from its latest result over the whole table (its latest of
+# any kind if it never ran whole), and each day's score from the latest result that checked that day.
 SCORES_VIEW = """
 CREATE OR REPLACE VIEW quality.scores AS
 SELECT concat_ws('/', grain, library, asset, "column", community_code, day) AS subject, * FROM (
-WITH rule_scores AS (
+WITH judged AS (
+    SELECT * FROM quality.results
+    QUALIFY row_number() OVER (PARTITION BY asset, rule ORDER BY "partition" IS NULL DESC, checked_at DESC) = 1
+),
+rule_scores AS (
     SELECT *, CASE WHEN error IS NOT NULL THEN 0.0 WHEN rows_checked = 0 THEN 1.0
                    ELSE 1 - unexpected_count / rows_checked END AS score
-    FROM quality.latest_results
+    FROM judged
 ),
 slices AS (
-    SELECT s.* FROM quality.result_slices s JOIN quality.latest_results l USING (run_id, asset, rule) WHERE s.rows_checked > 0
+    SELECT s.*, r.checked_at, j.run_id IS NOT NULL AS judged
+    FROM quality.result_slices s JOIN quality.results r USING (run_id, asset, rule)
+    LEFT JOIN judged j USING (run_id, asset, rule) WHERE s.rows_checked > 0
 ),
 -- each rule once per community and once per day: the share of its rows there that met it
 slice_rules AS (
     SELECT community_code, day, asset, rule, 1 - sum(unexpected_count) / sum(rows_checked) AS score,
            sum(rows_checked) AS rows_checked, sum(unexpected_count) AS unexpected_count
-    FROM slices GROUP BY GROUPING SETS ((community_code, asset, rule), (day, asset, rule))
+    FROM (SELECT community_code, NULL::DATE AS day, asset, rule, rows_checked, unexpected_count FROM slices WHERE judged
+          UNION ALL
+          SELECT NULL, day, asset, rule, rows_checked, unexpected_count FROM slices
+          QUALIFY rank() OVER (PARTITION BY asset, rule, day ORDER BY checked_at DESC) = 1)
+    GROUP BY ALL
 )
 SELECT 'column' AS grain, library, asset, "column", NULL::VARCHAR AS community_code, NULL::DATE AS day,
        avg(score) AS score, count(*) AS rules, sum(rows_checked) AS rows_checked, sum(unexpected_count) AS unexpected_count

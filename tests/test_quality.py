@@ -163,12 +163,22 @@ def test_a_pass_over_one_day_verifies_no_issue_another_days_failure_opened(lake,
     assert runner.invoke(app, ["quality", "run", *q]).exit_code == 0
     opened = {i["rule"]: i["status"] for i in current_issues(tmp_path)}
     assert opened == {"known_device": "open", "readings_never_go_backwards": "open"}
+    scores = "SELECT subject, score FROM quality.scores WHERE grain IN ('column', 'community', 'day')"
+    before = dict(store.attach(duckdb.connect(), tmp_path).execute(scores).fetchall())
     # a day with no readings: every rule over that day's rows passes, and says nothing of the other days
     # (freshness, judged as of that day, fails and opens an issue of its own)
     result = runner.invoke(app, ["quality", "run", *q, "--partition", "2030-01-01"])
     assert result.exit_code == 0, result.output
     after = {i["rule"]: i["status"] for i in current_issues(tmp_path)}
     assert {rule: after[rule] for rule in opened} == opened
+    # nor do the scores of the columns, communities and days it did not read change
+    con = store.attach(duckdb.connect(), tmp_path)
+    day_run = "(SELECT run_id FROM quality.results WHERE \"partition\" = '2030-01-01' LIMIT 1)"
+    confined = {c for (c,) in con.execute(f"""SELECT "column" FROM quality.results WHERE run_id = {day_run} AND "partition" IS NOT NULL
+        EXCEPT SELECT "column" FROM quality.results WHERE run_id = {day_run} AND "partition" IS NULL""").fetchall()}
+    unread = {k: v for k, v in before.items() if not k.startswith("column/") or k.split("/")[3] in confined}
+    assert confined and len(unread) > len(confined)
+    assert {k: v for k, v in dict(con.execute(scores).fetchall()).items() if k in unread} == pytest.approx(unread)
 
 
 def test_quality_and_catalog_refuse_what_they_do_not_know(tmp_path):
