@@ -8,12 +8,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from functools import cache
+from importlib.util import find_spec
 from pathlib import Path
 
 from ingest.schemas import Source
 
 # The modules whose code decides what lands, what is quarantined, and with which reasons.
-JUDGING_CODE = ("readers.py", "stage.py", "check.py", "rules.py", "pseudonymise.py", "../linli/standards.py")
+JUDGING_CODE = ("ingest.readers", "ingest.stage", "ingest.check", "ingest.rules", "ingest.pseudonymise", "linli.standards")
 
 # What a declaration says that does not change the judgement: the words for people.
 WORDING = ("description", "owner")
@@ -31,8 +32,7 @@ def _declaration(value) -> object:
 
 @cache
 def _code() -> bytes:
-    here = Path(__file__).parent
-    return b"".join((here / name).read_bytes() for name in JUDGING_CODE)
+    return b"".join(Path(find_spec(module).origin).read_bytes() for module in JUDGING_CODE)
 
 
 def rules_digest(source: Source) -> str:
