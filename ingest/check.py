@@ -65,7 +65,9 @@ def _converted(col: Column) -> bool:
 
 
 def _lake_value(col: Column) -> str:
-    return f'"t_{col.name}"' if _converted(col) else f'"{col.name}"'
+    if _converted(col):
+        return f'"t_{col.name}"'
+    return f'scrub_ids("{col.name}")' if col.free_text else f'"{col.name}"'
 
 
 def _checks(col: Column) -> list[str]:
@@ -99,6 +101,13 @@ def _output(col: Column) -> list[str]:
     """SQL for the lake columns a source column becomes (names and forms from the schema)."""
     sql = {"key": f'"k_{col.name}"', "masked": f'"m_{col.name}"'}
     return [f'{sql[lc.form] if lc.form else _lake_value(col)} AS "{lc.name}"' for lc in col.lake_columns()]
+
+
+def _as_quarantined(col: Column) -> str:
+    """A delivered value as a quarantined row keeps it: personal data masked, free text scrubbed."""
+    if col.pii:
+        return f'{MASK[col.pii]}("{col.name}")'
+    return f'scrub_ids("{col.name}")' if col.free_text else f'"{col.name}"'
 
 
 def _key_columns(source: Source) -> str:
@@ -208,9 +217,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery,
     # bytes however often it is made. The delivery's ID is added after the sort: a constant is
     # no payload for the sort to carry.
     named = ", ".join(f'"{lc.name}"' for col in source.read_columns for lc in col.lake_columns())
-    record = ", ".join(
-        f"'{c.name}', {MASK[c.pii] + '(' if c.pii else ''}\"{c.name}\"{')' if c.pii else ''}" for c in source.read_columns
-    )
+    record = ", ".join(f"'{c.name}', {_as_quarantined(c)}" for c in source.read_columns)
     for i, (d, did) in enumerate(batch):
 
         def landed_sql(where: str = "") -> str:

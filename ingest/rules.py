@@ -7,6 +7,8 @@ definition.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 from linli.standards import (
@@ -44,15 +46,37 @@ MACROS = {
 # several times a cast's).
 FIXED_OFFSET_SINCE = 1992
 
+# Identifiers masked wherever they stand in text (a line too broken to split, free text), each
+# keeping enough to recognise one's own record. A digit run counts where it starts a token, not
+# inside a device code such as DR150602…; an ID number also when cut short. Python's `re` and
+# DuckDB's RE2 read these patterns alike.
+IDENTIFIER_MASKS = (
+    (r"(^|[^0-9A-Za-z])([1-9][0-9]{5})[0-9]{5,8}([0-9]{3}[0-9Xx])", r"\1\2********\3"),  # ID numbers, 15 to 18 characters
+    (r"(^|[^0-9A-Za-z])(1[3-9][0-9])[0-9]{4}([0-9]{4})", r"\1\2****\3"),  # mobile numbers
+    (r"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z])[A-Z0-9]{3,4}([A-Z0-9]{2})", r"\1***\2"),  # plates
+)
+# In text too broken to tell its fields apart, any run of Chinese characters may be a name: each keeps its first.
+NAME_MASK = (r"([一-龥])[一-龥]+", r"\1**")
+
+
+def _masking(x: str, masks) -> str:
+    for pattern, replacement in masks:
+        x = f"regexp_replace({x}, '{pattern}', '{replacement}', 'g')"
+    return x
+
+
+def scrub_text(value: str) -> str:
+    """A broken line (or a header cell that may be one) masked as the `scrub_text` macro masks it."""
+    for pattern, replacement in (*IDENTIFIER_MASKS, NAME_MASK):
+        value = re.sub(pattern, replacement, value)
+    return value
+
+
 # Parsing and scrubbing used while landing: any vendor's time layout into one instant, dates,
-# yes/no, and identifiers masked inside text too broken to split into fields.
+# yes/no, and identifiers masked inside text.
 MACROS |= {
-    "scrub_text": r"""(x) AS regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(x,
-        '([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])', '\1********\2', 'g'),
-        '(1[3-9][0-9])[0-9]{4}([0-9]{4})', '\1****\2', 'g'),
-        '([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z])[A-Z0-9]{3,4}([A-Z0-9]{2})', '\1***\2', 'g'),
-        '(^|,)([一-龥])[一-龥]{1,5}(,|$)', '\1\2**\3', 'g'),
-        '(^|,)([一-龥])[一-龥]{1,5}(,|$)', '\1\2**\3', 'g')""",
+    "scrub_ids": f"(x) AS {_masking('x', IDENTIFIER_MASKS)}",
+    "scrub_text": f"(x) AS {_masking('scrub_ids(x)', (NAME_MASK,))}",
     # ISO text first: most feeds send it, and a cast is far cheaper than a pattern (no cast reads 13 digits)
     "parse_time": rf"""(x) AS coalesce(
         CASE WHEN length(x) = 19 AND x >= '{FIXED_OFFSET_SINCE}' THEN try_cast(x || '+08:00' AS TIMESTAMPTZ) END,

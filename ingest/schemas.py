@@ -36,6 +36,7 @@ class Column:
     pii: str | None = None
     fill_down: bool = False  # merged cells in spreadsheets: empty means "same as above"
     scale: dict[str, float] | None = None  # unit conversions: unit value -> factor to the lake unit
+    free_text: bool = False  # typed by people: an ID number, mobile number or plate in it is masked
 
     def named(self, name: str, **changes) -> "Column":
         return replace(self, name=name, **changes)
@@ -210,7 +211,7 @@ WORK_ORDER = Source(
         COMMUNITY.named("community_code", required=True),
         GRID.named("grid_code", required=True),
         PHONE.named("reporter_phone", headers=("上报人电话",)),
-        Column("description", "varchar", "事件描述", ("事件描述",)),
+        Column("description", "varchar", "事件描述, identifiers in it masked", ("事件描述",), free_text=True),
         _time("reported_at", "上报时间", "上报时间"),
         _time("accepted_at", "受理时间", "受理时间", required=False),
         _time("dispatched_at", "派发时间", "派发时间", required=False),

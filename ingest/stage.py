@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import bisect
 import csv
-import re
 from typing import Iterable
 
 import pyarrow as pa
@@ -21,6 +20,7 @@ import pyarrow as pa
 from ingest import readers
 from ingest.delivery import Delivery
 from ingest.readers import DeliveryError
+from ingest.rules import scrub_text
 from ingest.schemas import Source
 
 # A line may be as long as readers.MAX_LINE_BYTES; the csv module's default field limit (128 KiB)
@@ -34,14 +34,6 @@ def _fields(line: str) -> list[str]:
         return next(csv.reader([line]), [])
     except csv.Error:
         return line.split(",")
-
-
-_MASKS = (
-    (re.compile(r"([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])"), r"\1********\2"),  # resident ID numbers
-    (re.compile(r"(1[3-9][0-9])[0-9]{4}([0-9]{4})"), r"\1****\2"),  # mobile numbers
-    (re.compile(r"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z])[A-Z0-9]{3,4}([A-Z0-9]{2})"), r"\1***\2"),  # plates
-    (re.compile(r"^([一-龥])[一-龥]{1,5}$"), r"\1**"),  # a field of a few Chinese characters: perhaps a name
-)
 
 
 def _ends_in_quotes(text: str) -> bool:
@@ -69,8 +61,9 @@ def _join_records(con, quoted: list[tuple[int, str]], width: int) -> list[tuple[
 
     Such a record runs from a line that ends inside quotes to the next line with an odd number of
     quotes (lines between hold an even number, or none). It becomes one row numbered by its first
-    line, its lines joined by LF, when the joined text is a whole record of the header's width;
-    otherwise (a stray quote, a line cut inside quotes) every line is judged on its own, as before.
+    line, its lines joined by LF, when the joined text is a whole record of the header's width and
+    none of its later lines is one on its own; otherwise (stray quotes, a line cut inside quotes)
+    every line is judged on its own.
     Returns the quoted lines with each joined record in place of its lines.
     """
     openers = [n for n, line in quoted if line.count('"') % 2 and _ends_in_quotes(line)]
@@ -84,9 +77,10 @@ def _join_records(con, quoted: list[tuple[int, str]], width: int) -> list[tuple[
         last = closers[after] if after < len(closers) else None
         if first <= taken or last is None or last - first > MAX_RECORD_LINES:
             continue
-        lines = con.execute(f"SELECT line FROM lines WHERE _line BETWEEN {first} AND {last} ORDER BY _line").fetchall()
-        text = "\n".join(line for (line,) in lines)
-        if _whole_record(text, width):
+        lines = [line for (line,) in con.execute(f"SELECT line FROM lines WHERE _line BETWEEN {first} AND {last} ORDER BY _line").fetchall()]
+        text = "\n".join(lines)
+        # a line as wide as a record on its own is one: two stray quotes do not make two rows one
+        if _whole_record(text, width) and all(len(_fields(line)) < width for line in lines[1:]):
             spans[first], taken = (last, text), last
     if not spans:
         return quoted
@@ -106,13 +100,6 @@ def _join_records(con, quoted: list[tuple[int, str]], width: int) -> list[tuple[
     return [(n, spans[n][1] if n in spans else line) for n, line in quoted if n in spans or not inside(n)]
 
 
-def _masked(value: str) -> str:
-    """A delivered value masked by pattern, the way the `scrub_text` macro masks a broken line."""
-    for pattern, replacement in _MASKS:
-        value = pattern.sub(replacement, value)
-    return value
-
-
 def resolve_columns(source: Source, delivered: Iterable[str]) -> tuple[dict[str, str], list[str]]:
     """Map delivered names to lake columns; refuse a delivery that lacks a required column."""
     names = {n.strip().lstrip("\ufeff"): n for n in delivered}
@@ -128,7 +115,7 @@ def resolve_columns(source: Source, delivered: Iterable[str]) -> tuple[dict[str,
     if missing:
         # When a data row stands where the header should be, its "names" are a resident's
         # identifiers: the ledger and the console get them masked, as quarantine keeps broken lines.
-        shown = [name if raw in known else _masked(name) for name, raw in names.items()]
+        shown = [name if raw in known else scrub_text(name) for name, raw in names.items()]
         raise DeliveryError(f"missing required columns {missing}; delivered header: {shown}")
     return mapping, unknown
 
