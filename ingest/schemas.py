@@ -224,7 +224,8 @@ WORK_ORDER = Source(
                values={"已上报": "reported", "已受理": "accepted", "已派发": "dispatched", "已处置": "handled",
                        "已办结": "closed", "已评价": "evaluated"}),
     ),
-    key=("order_no",), paths=("work_orders/**/*.csv",), event_time="reported_at",
+    # an order comes again in the file of each day it moves on: one row per order and state
+    key=("order_no", "status"), paths=("work_orders/**/*.csv",), event_time="reported_at",
 )
 
 REGISTRY = Source(

@@ -439,3 +439,19 @@ def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
         assert "15062119600104" not in sql and "150621600104" not in sql, sql
         assert not (MOBILE_RE.search(ids_only) or "199410064575" in ids_only), ids_only
     assert "DR150602001001B00402" in scrub_text(broken[2]), "a device code is no phone number"
+
+
+def test_a_work_order_moving_on_lands_again_and_a_resent_state_does_not(tmp_path):
+    d, lake = tmp_path / "deliveries", tmp_path / "lake"
+    header = "order_no,category,channel,community_code,grid_code,reported_at,closed_at,evaluated_at,satisfaction,status"
+    closed = "GD000001,设施维修,居民APP,150602001001,150602001001001,2024-05-01 09:00:00,2024-05-01 18:00:00,,,已办结"
+    evaluated = "GD000001,设施维修,居民APP,150602001001,150602001001001,2024-05-01 09:00:00,2024-05-01 18:00:00,2024-05-02 10:00:00,5,已评价"
+    _write(d, "work_orders/2024-05-01/work_orders_20240501.csv", f"{header}\n{closed}\n".encode())
+    _write(d, "work_orders/2024-05-02/work_orders_20240502.csv", f"{header}\n{evaluated}\n".encode())
+    new = closed.replace("GD000001", "GD000002")
+    _write(d, "work_orders/2024-05-03/work_orders_20240503.csv", f"{header}\n{evaluated}\n{new}\n".encode())  # the first sent again, unchanged
+    ingest_directory(d, lake)
+    status = {k.split("/")[1]: (v["rows_landed"], v["rows_quarantined"]) for k, v in _status(lake).items()}
+    assert status == {"2024-05-01": (1, 0), "2024-05-02": (1, 0), "2024-05-03": (1, 1)}
+    rows = _current_rows(lake, "work_order").filter(pl.col("order_no") == "GD000001")
+    assert sorted(rows["status"].to_list()) == ["closed", "evaluated"] and rows["satisfaction"].max() == 5
