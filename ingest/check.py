@@ -246,6 +246,10 @@ def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery,
     return [{"rows_read": read, "rows_landed": passed, "rows_quarantined": read - passed} for read, passed in (counts[i] for i in range(len(batch)))]
 
 
+# The one reason that depends on the lake rather than the row: replay looks for it (see `ingest.replay`).
+LANDED_ELSEWHERE = "already landed by an earlier delivery"
+
+
 def _mark_landed_elsewhere(lake: Lake, con, ledger: Ledger, d: Delivery, source: Source) -> None:
     others = [f for f in lake.raw_files(source.name) if ledger.is_current(delivery_of(f), excluding_file=d.name)]
     if not others:
@@ -253,7 +257,7 @@ def _mark_landed_elsewhere(lake: Lake, con, ledger: Ledger, d: Delivery, source:
     keys = _key_columns(source)
     files = ", ".join(f"'{f}'" for f in others)
     con.execute(
-        f"""UPDATE checked SET _mark = 'already landed by an earlier delivery'
+        f"""UPDATE checked SET _mark = '{LANDED_ELSEWHERE}'
         FROM (SELECT DISTINCT {keys} FROM read_parquet([{files}], hive_partitioning = true)
               WHERE event_date IN (SELECT DISTINCT event_date FROM checked)) AS lake_keys
         WHERE {_passes(source)} AND {' AND '.join(f'checked.{_lake_value(source.column(k))} = lake_keys."{k}"' for k in source.key)}"""

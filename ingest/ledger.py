@@ -104,6 +104,11 @@ class Ledger:
         """A current delivery of the source with these bytes (under another file name)."""
         return next((did for did in self._landed_content.get((checksum, source), ()) if did in self.current), None)
 
+    def corrected_since(self, source: str, when: datetime) -> bool:
+        """Whether a delivery of the source has been replaced by other bytes since `when`."""
+        return any(r["source"] == source and r["supersedes"] and r["finished_at"] > when
+                   and self._by_id[r["supersedes"]]["checksum"] != r["checksum"] for r in self._rows)
+
     def is_current(self, did: str, excluding_file: str | None = None) -> bool:
         return did in self.current and self.current[did] != excluding_file
 

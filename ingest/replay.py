@@ -3,15 +3,19 @@
 Quarantined rows keep only masked personal data, so replay goes back to the delivery itself:
 each delivery that has quarantined rows (or that failed as a whole) is landed again as a new
 attempt that supersedes the file's current version. Rows that now pass land; the rest stay quarantined.
-A delivery last judged under today's rules (`ingest.judged`) would be judged the same: it is left as it is.
+A delivery last judged under today's rules (`ingest.judged`) would be judged the same, and is left
+as it is, unless it refused events as already landed by another delivery and a delivery of its
+source has been corrected since: those events may be landed nowhere now.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
+from ingest.check import LANDED_ELSEWHERE
 from ingest.judged import rules_digest
 from ingest.land import file_delivery, lake_writer
 from ingest.run import source_for
@@ -33,9 +37,17 @@ def _refused(ledger, deliveries: Path, only_source: str | None):
         source = source_for(name)
         if not refused or source is None or not path.is_file() or (only_source and source.name != only_source):
             continue
-        if last["rules_digest"] == rules_digest(source):
+        if last["rules_digest"] == rules_digest(source) and not _landed_elsewhere_may_have_gone(ledger, last):
             continue  # judged again, it would be judged the same
         d = file_delivery(source, deliveries, path)
         if d.checksum != last["checksum"]:
             continue  # the file changed since: a normal ingest run lands it as a new version
         yield d, last["delivery_id"]
+
+
+def _landed_elsewhere_may_have_gone(ledger, last: dict) -> bool:
+    """Whether rows the delivery refused as already landed elsewhere may have left the lake since."""
+    if not last["rows_quarantined"] or not ledger.corrected_since(last["source"], last["finished_at"]):
+        return False
+    quarantined = ledger.lake.quarantine / last["source"] / f"{last['delivery_id']}.parquet"
+    return duckdb.execute(f"SELECT count(*) FROM '{quarantined}' WHERE list_contains(reasons, '{LANDED_ELSEWHERE}')").fetchone()[0] > 0

@@ -455,3 +455,20 @@ def test_a_work_order_moving_on_lands_again_and_a_resent_state_does_not(tmp_path
     assert status == {"2024-05-01": (1, 0), "2024-05-02": (1, 0), "2024-05-03": (1, 1)}
     rows = _current_rows(lake, "work_order").filter(pl.col("order_no") == "GD000001")
     assert sorted(rows["status"].to_list()) == ["closed", "evaluated"] and rows["satisfaction"].max() == 5
+
+
+def test_events_refused_as_landed_elsewhere_are_replayed_once_that_delivery_is_corrected(tmp_path):
+    """Events sent again in a catch-up file are refused while the original holds them; once the
+    original is corrected without them, replay lands them from the catch-up file, and only once."""
+    d, lake = tmp_path / "deliveries", tmp_path / "lake"
+    _write(d, "feeds/barrier_gate/2024-05-01/gate.csv", f"{GATE_HEADER}\n{_gate_rows(30)}\n".encode())
+    _write(d, "feeds/barrier_gate/2024-05-01/gate_补传.csv", f"{GATE_HEADER}\n{_gate_rows(10, start=20)}\n".encode())
+    ingest_directory(d, lake)
+    assert _status(lake)["feeds/barrier_gate/2024-05-01/gate_补传.csv"]["rows_quarantined"] == 10
+    assert replay(lake, d).is_empty()  # the original still holds them
+    _write(d, "feeds/barrier_gate/2024-05-01/gate.csv", f"{GATE_HEADER}\n{_gate_rows(20)}\n".encode())  # moved out of it
+    ingest_directory(d, lake)
+    assert len(_current_rows(lake, "barrier_gate")) == 20
+    assert len(replay(lake, d)) == 1
+    assert len(_current_rows(lake, "barrier_gate")) == 30
+    assert replay(lake, d).is_empty()
