@@ -32,6 +32,17 @@ def _data(sub: str) -> Path:
 QualityDir = Annotated[Optional[Path], typer.Option("--quality-dir", help="Quality results directory. [default: DATA/quality]")]
 
 
+def _results(quality_dir: Path | None) -> Path:
+    """The results directory to read: one `quality run` has written to."""
+    folder = quality_dir or _data("quality")
+    if not (folder / "results").is_dir():
+        raise typer.BadParameter(f"{folder} holds no quality results: run `linli quality run` first", param_hint="--quality-dir")
+    return folder
+
+
+GRAINS = ("column", "table", "library", "community", "day")
+
+
 @quality_app.command("run")
 def run(
     warehouse: Annotated[Optional[Path], typer.Option(help="Serving-store directory. [default: DATA/warehouse]")] = None,
@@ -69,11 +80,13 @@ def run(
 
 @quality_app.command("scores")
 def scores(
-    grain: Annotated[str, typer.Option(help="column, table, library, community or day.")] = "library",
+    grain: Annotated[str, typer.Option(help=", ".join(GRAINS) + ".")] = "library",
     quality_dir: QualityDir = None,
 ) -> None:
     """Quality scores (share of checked rows meeting each rule, averaged) at one grain."""
-    con = store.attach(duckdb.connect(), quality_dir or _data("quality"))
+    if grain not in GRAINS:
+        raise typer.BadParameter(f"{grain!r} is no grain; the grains are {', '.join(GRAINS)}", param_hint="--grain")
+    con = store.attach(duckdb.connect(), _results(quality_dir))
     cur = con.execute("SELECT * EXCLUDE (grain, subject) FROM quality.scores WHERE grain = ? ORDER BY score, 1, 2, 3, 4, 5", [grain])
     names = [d[0] for d in cur.description]
     rows = cur.fetchall()
@@ -91,7 +104,7 @@ def list_issues(
     quality_dir: QualityDir = None,
 ) -> None:
     """The issue list: open, assigned, fixed and verified issues (closed ones with --all)."""
-    issues = [i for i in current_issues(quality_dir or _data("quality"))
+    issues = [i for i in current_issues(_results(quality_dir))
               if (status is None or i["status"] == status) and (all_ or status or i["status"] != "closed")]
     table = _table(f"{len(issues)} issues", "id", "status", "severity", "asset", "rule", "assignee", "latest note")
     for i in issues:

@@ -180,8 +180,7 @@ def quarantine_replay(
     from ingest.replay import replay
     from ingest.schemas import SOURCES
 
-    if not (lake / "ledger").is_dir():
-        raise typer.BadParameter(f"{lake} holds no lake (no ledger/): nothing was ever landed there", param_hint="--lake")
+    _landed(lake)
     if source is not None and source not in SOURCES:
         raise typer.BadParameter(f"{source!r} is no source; the sources are {', '.join(SOURCES)}", param_hint="--source")
     rows = replay(lake, from_, source)
@@ -189,6 +188,12 @@ def quarantine_replay(
         console.print("nothing to replay: no delivery's latest attempt has quarantined rows or failed under other rules than today's")
         return
     _ingest_summary(rows)
+
+
+def _landed(lake: Path) -> None:
+    """Refuse a lake directory nothing was ever landed in (a mistyped path, say)."""
+    if not (lake / "ledger").is_dir():
+        raise typer.BadParameter(f"{lake} holds no lake (no ledger/): nothing was ever landed there", param_hint="--lake")
 
 
 @app.command()
@@ -202,8 +207,10 @@ def build(
     from linli.warehouse import BuildError, build as run
 
     data = get_settings().data_dir
+    lake = lake or data / "lake"
+    _landed(lake)
     try:
-        result = run(lake or data / "lake", warehouse or data / "warehouse", full_refresh=full_refresh, select=select)
+        result = run(lake, warehouse or data / "warehouse", full_refresh=full_refresh, select=select)
     except BuildError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1)

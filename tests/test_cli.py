@@ -49,3 +49,8 @@ def test_bad_arguments_are_refused_with_a_message(tmp_path):
     assert "'nosuch'isnosource" in _refused(["quarantine", "replay", "--from", str(deliveries), "--lake", str(tmp_path / "lake"), "--source", "nosuch"])
     result = runner.invoke(app, ["quarantine", "replay", "--from", str(deliveries), "--lake", str(tmp_path / "lake")])
     assert result.exit_code == 0 and "nothing to replay" in result.output
+    assert "holdsnolake" in _refused(["build", "--lake", str(tmp_path / "typo"), "--warehouse", str(tmp_path / "wh")])
+    assert not (tmp_path / "wh").exists()
+    assert "'foo'isnograin" in _refused(["quality", "scores", "--grain", "foo", "--quality-dir", str(tmp_path)])
+    assert "holdsnoqualityresults" in _refused(["quality", "scores", "--quality-dir", str(tmp_path / "typo")])
+    assert "holdsnoqualityresults" in _refused(["quality", "list", "--quality-dir", str(tmp_path / "typo")])
