@@ -88,7 +88,10 @@ def raw_suite(source: Source) -> Suite:
     if required:
         rules.append(Rule("required", "not_null", "error", {"columns": required}, description="declared required"))
     key = [lake_name[k] for k in source.key]
-    rules.append(Rule("key_unique", "unique", "error", {"columns": key}, description=f"declared key {list(source.key)}"))
+    # Ingest holds an event's key unique across the lake, a snapshot's only within its delivery: the
+    # same resident in two communities' registries is a finding to follow up, not a broken table.
+    rules.append(Rule("key_unique", "unique", "error" if source.is_event else "warn", {"columns": key},
+                      description=f"declared key {list(source.key)}" + ("" if source.is_event else ", across the current deliveries")))
     for c in source.columns:
         if c.format and not c.pii:
             rules.append(Rule(f"format_{c.name}", "format", "error", {"column": c.name, "rule": c.format}, column=c.name))

@@ -155,6 +155,37 @@ def test_a_new_day_rebuilds_only_that_day(city, tmp_path):
     assert 0 < was - _query(wh, by_day)[0][1] <= 10
 
 
+def test_residents_moving_away_or_listed_twice_do_not_stop_a_build(city, lake, tmp_path):
+    """A registry re-delivered without five residents closes their residences; a resident in
+    two communities' registries at once counts once, and the raw zone's suite warns of it."""
+    from expectations.run import connect as quality_connect, run_suites
+    from ingest.readers import detect_encoding
+
+    registry = next(p for p in sorted((city / "deliveries" / "registry").glob("*.csv")) if "重发" not in p.name)
+    encoding = detect_encoding(registry)
+    header, *rows = registry.read_text(encoding=encoding).splitlines()
+    id_at = next(i for i, h in enumerate(header.split(",")) if h in ("公民身份号码", "身份证号", "身份证号码", "证件号码"))
+    redelivered = tmp_path / "redelivered" / "registry"
+    redelivered.mkdir(parents=True)
+    (redelivered / registry.name).write_text("\n".join([header, *rows[:-5]]) + "\n", encoding=encoding)
+    (redelivered / "150699999001_迁入补录_实有人口.csv").write_text(f"{header}\n{rows[0]}\n", encoding=encoding)
+    shutil.copytree(lake, tmp_path / "lake")
+    ingest_directory(tmp_path / "redelivered", tmp_path / "lake")
+    build(tmp_path / "lake", tmp_path / "wh", full_refresh=True)  # raises if a blocking test fails
+
+    con = connect_current(tmp_path / "wh")
+    departed = [hmac_hex(r.split(",")[id_at]) for r in rows[-5:]]
+    closed = con.execute("SELECT person_key, valid_to FROM people.residence WHERE person_key IN (SELECT unnest(?))", [departed]).fetchall()
+    assert len(closed) == 5 and all(valid_to is not None for _, valid_to in closed)
+    assert con.execute("SELECT count(*) FROM people.resident WHERE person_key IN (SELECT unnest(?))", [departed]).fetchone()[0] == 0
+    twice = hmac_hex(rows[0].split(",")[id_at])
+    assert con.execute("SELECT count(*) FROM people.resident WHERE person_key = ?", [twice]).fetchone()[0] == 1
+    con.close()
+    [result] = [r for r in run_suites(quality_connect(current(tmp_path / "wh").resolve(), tmp_path / "lake"), tmp_path / "quality",
+                                      assets=["raw.registry"]) if r["rule"] == "key_unique"]
+    assert (result["severity"], result["passed"], result["unexpected_count"]) == ("warn", False, 1)
+
+
 def _read_loop(warehouse, stop_at, out):
     results, errors = [], []
     while time.time() < stop_at:

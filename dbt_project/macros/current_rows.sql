@@ -5,7 +5,7 @@
 {%- endmacro %}
 
 {% macro delivered_rows(table) -%}
-{#- Rows of every committed delivery, superseded ones too, with when each landed: the history. -#}
-(select r.*, d.landed_at from {{ source('raw', table) }} r
+{#- Rows of every committed delivery, superseded ones too, with the file each came in and when it landed: the history. -#}
+(select r.*, d.file as _file, d.landed_at from {{ source('raw', table) }} r
  join {{ ref('stg_lake__deliveries') }} d on d.delivery_id = r._delivery_id)
 {%- endmacro %}
