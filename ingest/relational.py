@@ -7,6 +7,8 @@ delivery commits, and a crash before the commit just reads the same rows again.
 
 As with any `>` watermark, a row written later with a watermark at or below the last one landed
 (a long transaction, a clock set back) is not seen; the source system must stamp rows on commit.
+A row with no watermark lands with the table's first delivery, and its later changes are not
+seen; a table with rows but no watermark in any is refused with that reason.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ def _land_changes(w: Writer, url: str, table: str, watermark: str) -> dict:
         digest.update(blob)
         size += len(blob)
         lines.append(text.to_arrow())
-        upper = chunk[watermark][-1]
+        upper = chunk[watermark][-1]  # rows come in watermark order, those without one first
+    if upper is None and lines:
+        raise ValueError(f"{table} has rows but no {watermark} in any of them: it cannot be read incrementally by {watermark}")
     if upper is None:
         return {c: None for c in LEDGER_COLUMNS} | {
             "source": table, "status": "up_to_date", "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0,
@@ -103,7 +107,9 @@ def _read(url: str, table: str, watermark: str, last: str | None) -> Iterator[pl
         cursor = conn.cursor(pymysql.cursors.SSCursor)
     else:
         raise ValueError(f"unsupported database URL scheme {scheme!r}: use postgresql://, mysql:// or mariadb://")
-    sql = f"SELECT * FROM {q}{table}{q}{f' WHERE {q}{watermark}{q} > %s' if last else ''} ORDER BY {q}{watermark}{q}"
+    # rows without a watermark first (both databases), so the last row read holds the highest one
+    sql = (f"SELECT * FROM {q}{table}{q}{f' WHERE {q}{watermark}{q} > %s' if last else ''}"
+           f" ORDER BY {q}{watermark}{q} IS NOT NULL, {q}{watermark}{q}")
     try:
         cursor.execute(sql, (last,) if last else None)
         names = [c[0] for c in cursor.description]
