@@ -66,7 +66,10 @@ def run(
         date.fromisoformat(partition) if partition else None
     except ValueError:
         raise typer.BadParameter(f"{partition!r} is not a day YYYY-MM-DD", param_hint="--partition") from None
-    con = connect(current(warehouse or _data("warehouse")).resolve(), lake or _data("lake"))
+    build = current(warehouse or _data("warehouse"))
+    if not build.exists() and not (asset and all(a.startswith("raw.") for a in asset)):
+        raise typer.BadParameter(f"no build under {build.parent}: run `linli build` first, or check raw.* assets only", param_hint="--warehouse")
+    con = connect(build.resolve() if build.exists() else None, lake or _data("lake"))
     results = run_suites(con, quality_dir or _data("quality"), assets=asset, partition=partition)
     failed = [r for r in results if not r["passed"]]
     table = _table(f"{len(failed)} of {len(results)} rules failed", "asset", "rule", "severity", "unexpected", "checked", "%", "sample / error")

@@ -23,6 +23,10 @@ def test_generate_then_ingest_then_replay(tmp_path):
     assert any((lake / "raw" / "door_access").rglob("*.parquet"))
     result = runner.invoke(app, ["quarantine", "replay", "--from", str(out / "deliveries"), "--lake", str(lake)])
     assert result.exit_code == 0, result.output
+    # the raw zone's suites need no build
+    result = runner.invoke(app, ["quality", "run", "--lake", str(lake), "--warehouse", str(tmp_path / "wh"),
+                                 "--quality-dir", str(tmp_path / "quality"), "--asset", "raw.door_access"])
+    assert result.exit_code == 0 and "rules failed" in result.output, result.output
 
 
 def _refused(args: list[str]) -> str:
@@ -54,3 +58,4 @@ def test_bad_arguments_are_refused_with_a_message(tmp_path):
     assert "'foo'isnograin" in _refused(["quality", "scores", "--grain", "foo", "--quality-dir", str(tmp_path)])
     assert "holdsnoqualityresults" in _refused(["quality", "scores", "--quality-dir", str(tmp_path / "typo")])
     assert "holdsnoqualityresults" in _refused(["quality", "list", "--quality-dir", str(tmp_path / "typo")])
+    assert "nobuildunder" in _refused(["quality", "run", "--warehouse", str(tmp_path / "wh"), "--lake", str(tmp_path / "lake")])
