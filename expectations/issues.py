@@ -57,7 +57,8 @@ def update_issues(quality_dir: Path, results: list[dict]) -> list[dict]:
     events = []
     for r in results:
         issue = live.get((r["asset"], r["rule"]))
-        if not r["passed"] and (issue is None or issue["status"] == "verified"):
+        # a rule failing after its issue was verified, or marked fixed, reopens it: the fix did not hold
+        if not r["passed"] and (issue is None or issue["status"] in ("verified", "fixed")):
             what = r["error"] or f"{r['unexpected_count']} of {r['rows_checked']} unexpected; e.g. {', '.join(r['sample_unexpected'] or [])}"
             iid = issue["issue_id"] if issue else uuid.uuid4().hex[:12]
             events.append(_event(iid, status="open", asset=r["asset"], rule=r["rule"], severity=r["severity"],

@@ -124,6 +124,10 @@ def test_failing_rules_open_issues_and_passing_again_verifies(tmp_path):
     change(tmp_path, issue["issue_id"], assignee="wang.wei")
     change(tmp_path, issue["issue_id"], comment="meter replaced on 5 May")
     assert change(tmp_path, issue["issue_id"], status="fixed")["status"] == "fixed"
+    update_issues(tmp_path, [result(False, "r2b")])
+    [issue] = current_issues(tmp_path)
+    assert issue["status"] == "open" and "reopened by run r2b" in issue["comments"][-1], "a fix that did not hold reopens"
+    assert change(tmp_path, issue["issue_id"], status="fixed")["status"] == "fixed"
     update_issues(tmp_path, [result(True, "r3")])
     [issue] = current_issues(tmp_path)
     assert (issue["status"], issue["assignee"]) == ("verified", "wang.wei")
@@ -266,3 +270,31 @@ def test_an_error_rule_failing_stops_what_is_downstream(city, tmp_path, monkeypa
     assert dg.AssetKey("device_map") in materialised
     check = {e.asset_check_key.name: e for e in reported.get_asset_check_evaluations()}
     assert check["quality_error_rules"].passed and not check["quality_warn_rules"].passed
+
+
+def test_a_build_failing_a_blocking_mart_rule_is_never_published(lake, tmp_path, monkeypatch):
+    """The marts' checks run after the dbt step; their error rules judge the new build before it is
+    published, so readers keep the build they had."""
+    import sys
+    from pathlib import Path
+
+    from dagster_dbt import DbtCliResource
+
+    from pipelines.defs.dbt import libraries, linli_dbt
+    from pipelines.resources import LakeResource
+
+    (tmp_path / "lake").symlink_to(lake)
+    suites = tmp_path / "suites" / "event"
+    suites.mkdir(parents=True)
+    (suites / "door_access_one_way.yml").write_text(
+        "asset: event.door_access\nrules:\n- {name: one_way, template: accepted_values, column: direction, values: [in], severity: error}\n",
+        encoding="utf-8")
+    monkeypatch.setenv("LINLI_SUITES_DIR", str(tmp_path / "suites"))
+    resources = {"lake": LakeResource(data_dir=str(tmp_path)),
+                 "dbt": DbtCliResource(project_dir=linli_dbt, dbt_executable=str(Path(sys.executable).parent / "dbt"))}
+    result = dg.materialize([libraries], resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    assert "blocking quality rules failed" in failure.message
+    assert not current(tmp_path / "warehouse").exists()
+    assert not any((tmp_path / "warehouse" / "builds").iterdir()), "the failed build is discarded"
