@@ -8,7 +8,7 @@ freshness and volume always look at the asset's history up to the as-of day.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -29,12 +29,18 @@ HISTORY_TEMPLATES = ("freshness", "volume")
 
 
 def raw_view(con: duckdb.DuckDBPyConnection, lake: Lake, ledger: Ledger, source: str) -> str:
-    """A view of a raw-zone table's current rows (committed deliveries no later one superseded)."""
+    """A view of a raw-zone table's current rows (committed deliveries no later one superseded;
+    of a table read by its watermark, each key's latest version)."""
     files = [f for f in lake.raw_files(source) if ledger.is_current(delivery_of(f))]
     name = f"raw_{source}"
+    declared = SOURCES[source]
+    latest = ""
+    if declared.versions_by:
+        key = ", ".join(f'"{declared.column(k).lake_columns()[0].name}"' for k in declared.key)
+        latest = f' QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY "{declared.versions_by}" DESC NULLS LAST, _delivery_id DESC) = 1'
     if files:
         listed = ", ".join(f"'{f}'" for f in files)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = true, union_by_name = true)")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = true, union_by_name = true){latest}")
     else:
         cols = ", ".join(f'NULL::{lc.type} AS "{lc.name}"' for lc in SOURCES[source].lake_columns())
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} WHERE false")
@@ -231,3 +237,17 @@ def _complete_event_day(con: duckdb.DuckDBPyConnection) -> date:
 
 def _has_view(con: duckdb.DuckDBPyConnection, source: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND temporary", [f"raw_{source}"]).fetchone()[0])
+
+
+def blocking_failures(build_file: Path, lake: Path, scratch: Path) -> list[dict]:
+    """The `error` rules of the marts' suites that fail on a build not yet published.
+
+    What gates publishing: a build that fails one never reaches readers. The results go to
+    `scratch`, apart from the quality store, which the checks after publishing write to.
+    """
+    con = connect(build_file, lake)
+    marts = {s.asset: relation_of(s) for s in load_suites() if not s.is_raw}
+    suites = [replace(s, rules=[r for r in s.rules if r.severity == "error"]) for s in load_suites(columns_of(con, marts)) if s.asset in marts]
+    results = run_suites(con, scratch, suites=[s for s in suites if s.rules])
+    con.close()
+    return [r for r in results if not r["passed"]]

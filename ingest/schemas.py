@@ -77,6 +77,9 @@ class Source:
     event_time: str | None = None  # events are partitioned by this column's Beijing date
     owner: str = "城市数据局 data office"
     extra: dict = field(default_factory=dict)
+    # A table read by its watermark: each delivery holds the rows changed since the last, so a key's
+    # rows are its versions and the latest by this column is the current one.
+    versions_by: str | None = None
 
     @property
     def is_event(self) -> bool:
@@ -401,7 +404,7 @@ PM_OWNER = Source(
         REGISTRY.column("moved_in"),
         _UPDATED_AT,
     ),
-    key=("id_no",), paths=(),
+    key=("id_no",), paths=(), versions_by="updated_at",
 )
 
 PM_VEHICLE = Source(
@@ -415,7 +418,7 @@ PM_VEHICLE = Source(
         VEHICLE.column("color"),
         _UPDATED_AT,
     ),
-    key=("plate",), paths=(),
+    key=("plate",), paths=(), versions_by="updated_at",
 )
 
 SOURCES.update({s.name: s for s in (PM_OWNER, PM_VEHICLE)})
