@@ -186,6 +186,31 @@ def test_residents_moving_away_or_listed_twice_do_not_stop_a_build(city, lake, t
     assert (result["severity"], result["passed"], result["unexpected_count"]) == ("warn", False, 1)
 
 
+def test_every_view_reads_through_the_published_link(warehouse):
+    """Opened as current.duckdb (the path the README, Superset and SQL clients use) or attached
+    under another name, the staging and intermediate views find their tables."""
+    import duckdb
+
+    con = duckdb.connect(str(current(warehouse)), read_only=True)
+    views = con.execute("SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    assert len(views) > 20
+    for schema, view in views:
+        con.execute(f'SELECT * FROM "{schema}"."{view}" LIMIT 1').fetchall()
+    attached = duckdb.connect()
+    attached.execute(f"ATTACH '{current(warehouse)}' AS store (READ_ONLY)")
+    assert attached.execute("SELECT count(*) FROM store.intermediate.int_period").fetchone()[0] == 1
+
+
+def test_grid_metrics_add_up_to_their_communities(warehouse):
+    """Estate-wide devices (cameras, patrol points) count in a grid as in their community."""
+    con = connect_current(warehouse)
+    measures = "sum(alarms), sum(orders_reported), sum(door_events)"
+    by_grid = con.execute(f"SELECT left(grid_code, 12), date, {measures} FROM metrics.grid_daily GROUP BY ALL").fetchall()
+    by_community = con.execute(f"SELECT community_code, date, {measures} FROM metrics.community_daily GROUP BY ALL").fetchall()
+    assert sorted(by_grid) == sorted(by_community) and sum(r[2] for r in by_grid) > 0
+    assert con.execute("SELECT count(*) FROM metrics.grid_daily WHERE patrol_completion IS NOT NULL").fetchone()[0] > 0
+
+
 def _read_loop(warehouse, stop_at, out):
     results, errors = [], []
     while time.time() < stop_at:
