@@ -131,11 +131,12 @@ def _per_value(con, source: Source) -> list[str]:
     for c in source.read_columns:
         if not _personal(c):
             continue
-        ok, table = (f"format_{c.format}(v)" if c.format else "true"), _values_table(c)
+        # each value as written and as normalised: the first joins back to the rows, the second is judged and hashed
+        n, table = (f"normalise_{c.format}(v)" if c.format else "v"), _values_table(c)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE "{table}" AS
-            SELECT v, {ok} AS ok, hmac_key(v) AS k, {MASK[c.pii]}(v) AS m
-            FROM (SELECT DISTINCT "{c.name}" AS v FROM checked WHERE "{c.name}" IS NOT NULL)"""
+            SELECT v, {f"format_{c.format}(n)" if c.format else "true"} AS ok, hmac_key(n) AS k, {MASK[c.pii]}(n) AS m
+            FROM (SELECT v, {n} AS n FROM (SELECT DISTINCT "{c.name}" AS v FROM checked WHERE "{c.name}" IS NOT NULL))"""
         )
         if c.format and con.execute(f'SELECT count(*) FROM "{table}" WHERE NOT ok').fetchone()[0]:
             con.execute(

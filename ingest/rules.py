@@ -96,6 +96,14 @@ MACROS |= {
         WHEN lower(x) IN ('false', '0', '否', 'no', 'n') THEN false END""",
 }
 
+# How a personal identifier is written before it is checked, hashed and masked, so one person gets
+# one key however a clerk typed it: an ID number's check character in either case, a mobile
+# number with spaces, dashes or the country code (+86 176 0662 2289).
+NORMALISE = {
+    "id_number": "upper(x)",
+    "mobile": r"regexp_replace(regexp_replace(x, '[ \-]', '', 'g'), '^(\+86|0086|86)(1[3-9][0-9]{9})$', '\2')",
+}
+
 # Format rules: SQL condition on a value `x` (never null here) that must hold.
 FORMATS = {
     "id_number": "gb11643_valid(x) OR regexp_full_match(x, '[A-Z][0-9]{8}')",  # resident ID, or a passport
@@ -118,6 +126,7 @@ def register(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         con.execute(f"CREATE OR REPLACE MACRO {name}{body}")
     for name, condition in FORMATS.items():
         con.execute(f"CREATE OR REPLACE MACRO format_{name}(x) AS coalesce({condition}, false)")
+        con.execute(f"CREATE OR REPLACE MACRO normalise_{name}(x) AS {NORMALISE.get(name, 'x')}")
     return con
 
 

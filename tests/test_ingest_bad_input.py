@@ -472,3 +472,26 @@ def test_events_refused_as_landed_elsewhere_are_replayed_once_that_delivery_is_c
     assert len(replay(lake, d)) == 1
     assert len(_current_rows(lake, "barrier_gate")) == 30
     assert replay(lake, d).is_empty()
+
+
+def test_identifiers_are_normalised_before_they_are_checked_and_hashed(tmp_path):
+    """One person, one key, however the identifier was typed: an ID number's check character in
+    lower case, a mobile number with spaces, dashes or the country code."""
+    from ingest.pseudonymise import hmac_hex
+
+    d, lake = tmp_path / "deliveries", tmp_path / "lake"
+    door = [{"event_id": f"E{i}", "device_id": "DR150602001001B00101", "event_time": "2024-05-01T08:00:00+08:00",
+             "id_no": id_no, "open_method": "card", "direction": "in", "result": "success"}
+            for i, id_no in enumerate(["15062119900101004X", "15062119900101004x"])]
+    _write(d, "feeds/door_access/2024-05-01/door.jsonl", "\n".join(json.dumps(r) for r in door).encode() + b"\n")
+    header = "order_no,category,channel,community_code,grid_code,reporter_phone,reported_at,status"
+    phones = ["13912345678", "+86 139 1234 5678", "139-1234-5678", "0086 13912345678"]
+    rows = [f"GD{i:06d},设施维修,居民APP,150602001001,150602001001001,{p},2024-05-01 09:00:00,已上报" for i, p in enumerate(phones)]
+    _write(d, "work_orders/2024-05-01/orders.csv", "\n".join([header, *rows]).encode() + b"\n")
+    ingest_directory(d, lake)
+    people = _current_rows(lake, "door_access")
+    assert len(people) == 2 and set(people["person_id_no_key"]) == {hmac_hex("15062119900101004X")}
+    assert set(people["person_id_no_masked"]) == {"150621********004X"}
+    orders = _current_rows(lake, "work_order")
+    assert len(orders) == 4 and set(orders["reporter_phone_key"]) == {hmac_hex("13912345678")}
+    assert set(orders["reporter_phone_masked"]) == {"139****5678"}
