@@ -7,7 +7,8 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from pipelines.defs.automation import (
-    build_job, daily_ingest_job, mqtt_every_minute, mqtt_flush, new_deliveries, nightly, nightly_build, registry_ingest_job,
+    build_job, catalog_after_builds, daily_ingest_job, mqtt_every_minute, mqtt_flush, new_deliveries, nightly, nightly_build,
+    registry_ingest_job,
 )
 from pipelines.defs.alarms import alarm_deliveries
 from pipelines.defs.catalog import catalog_metadata
@@ -24,7 +25,7 @@ defs = dg.Definitions(
     assets=ASSETS,
     jobs=[daily_ingest_job, registry_ingest_job, build_job, mqtt_flush],
     schedules=[nightly, nightly_build, mqtt_every_minute],
-    sensors=[new_deliveries, freshness_sensor],
+    sensors=[new_deliveries, freshness_sensor, catalog_after_builds],
     asset_checks=[*FRESHNESS_CHECKS, *QUALITY_CHECKS],
     resources={
         "lake": LakeResource(),

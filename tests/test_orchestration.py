@@ -53,12 +53,41 @@ def test_new_day_in_the_landing_directory_launches_exactly_that_partition(city, 
     requests = new_deliveries(context)
     assert [(r.job_name, r.partition_key) for r in requests] == [("daily_ingest", "2024-05-03")]
 
+
     # a new Dagster instance (no cursor) over a lake that already holds some of the files: only the rest is news
     ingest_directory(landing, lake.lake, only_day="2024-05-01")
     _copy_day(city / "deliveries", landing, "2024-05-02")
     fresh = new_deliveries(dg.build_sensor_context(resources={"lake": lake}))
     assert {(r.job_name, r.partition_key) for r in fresh} == {("daily_ingest", "2024-05-02"), ("daily_ingest", "2024-05-03"),
                                                               ("registry_ingest", None)}
+
+
+def test_the_sensor_sees_corrections_archived_files_and_days_outside_the_partitions(city, tmp_path):
+    lake = LakeResource(data_dir=str(tmp_path))
+    landing = lake.deliveries
+    _copy_day(city / "deliveries", landing, "2024-05-03")
+    context = dg.build_sensor_context(resources={"lake": lake})
+    requests = new_deliveries(context)
+    assert [(r.job_name, r.partition_key) for r in requests] == [("daily_ingest", "2024-05-03")]
+    # a corrected re-delivery under the same name is news; so is a new file after one was archived
+    # (as many files as before: each batch has a run key of its own)
+    day3 = sorted((landing / "feeds" / "door_access" / "2024-05-03").iterdir())
+    day3[0].write_bytes(day3[0].read_bytes()[: len(day3[0].read_bytes()) // 2].rsplit(b"\n", 1)[0] + b"\n")
+    corrected = new_deliveries(context)
+    assert [(r.job_name, r.partition_key) for r in corrected] == [("daily_ingest", "2024-05-03")]
+    day3[1].rename(tmp_path / "archived.jsonl")
+    shutil.copy(tmp_path / "archived.jsonl", day3[1].with_name("resent.jsonl"))
+    resent = new_deliveries(context)
+    assert [(r.job_name, r.partition_key) for r in resent] == [("daily_ingest", "2024-05-03")]
+    assert len({r.run_key for r in [*requests, *corrected, *resent]}) == 3
+    # a file of a day before the partitions begin is named in the log, and stops nothing
+    early = landing / "feeds" / "door_access" / "2024-04-30" / "early.jsonl"
+    early.parent.mkdir(parents=True)
+    shutil.copy(tmp_path / "archived.jsonl", early)
+    _copy_day(city / "deliveries", landing, "2024-05-02")
+    after_early = new_deliveries(context)
+    assert [(r.job_name, r.partition_key) for r in after_early] == [("daily_ingest", "2024-05-02")]
+    assert isinstance(new_deliveries(context), dg.SkipReason)
 
 
 class _Receiver(BaseHTTPRequestHandler):

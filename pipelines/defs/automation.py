@@ -1,5 +1,6 @@
 """When things run: a sensor on the landing directory, the nightly schedule, MQTT flushes, alerts."""
 
+import hashlib
 import json
 import os
 import urllib.request
@@ -14,7 +15,7 @@ from ingest.lake import Lake
 from ingest.ledger import Ledger
 from ingest.run import source_for
 from pipelines.defs.dbt import libraries
-from pipelines.defs.ingest import INGEST_ASSETS
+from pipelines.defs.ingest import DAILY, INGEST_ASSETS
 from pipelines.resources import LakeResource
 
 ALERTS_WEBHOOK_ENV = "LINLI_ALERT_WEBHOOK"
@@ -59,37 +60,68 @@ build_job = dg.define_asset_job(
 )
 
 
-def _in_ledger(lake_root: Path) -> set[str]:
+def _in_ledger(lake_root: Path) -> dict[str, None]:
     lake = Lake(lake_root)
-    return set(Ledger(lake).latest) if lake.ledger_dir.exists() else set()
+    return dict.fromkeys(Ledger(lake).latest) if lake.ledger_dir.exists() else {}
 
 
-def _days_of(files: list[str]) -> set[str]:
-    return {next((p for p in Path(f).parts if len(p) == 10 and p[4] == "-"), "") for f in files} - {""}
+def _day_of(file: str) -> str | None:
+    return next((p for p in Path(file).parts if len(p) == 10 and p[4] == "-"), None)
+
+
+def _signature(path: Path) -> str:
+    """What tells a changed file from the one seen before: a re-delivery under the same name."""
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _run_key(kind: str, batch: list[str], files: dict[str, str]) -> str:
+    """One run per set of files as they are now: a batch seen before is not run twice, a new one always is."""
+    digest = hashlib.sha256("\n".join(f"{f} {files[f]}" for f in batch).encode()).hexdigest()[:16]
+    return f"{kind}-{digest}"
 
 
 @dg.sensor(jobs=[daily_ingest_job, registry_ingest_job], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def new_deliveries(context: dg.SensorEvaluationContext, lake: LakeResource):
-    """New files in the landing directory launch exactly the partitions (days) they belong to."""
+    """New or changed files in the landing directory launch exactly the partitions (days) they belong to."""
     # With no cursor yet (a new Dagster instance over an existing lake: the demo, a restore), the
-    # files the ledger already holds are not news.
-    seen = set(json.loads(context.cursor)) if context.cursor else _in_ledger(lake.lake)
+    # files the ledger already holds are not news. A cursor of an earlier version lists names only.
+    seen = json.loads(context.cursor) if context.cursor else _in_ledger(lake.lake)
+    seen = dict.fromkeys(seen) if isinstance(seen, list) else seen
     root = lake.deliveries
-    files = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} if root.exists() else set()
-    new = sorted(files - seen)
+    files = {p.relative_to(root).as_posix(): _signature(p) for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
+    new = [f for f, signature in files.items() if f not in seen or seen[f] not in (None, signature)]
+    context.update_cursor(json.dumps(files))
     if not new:
         return dg.SkipReason("no new deliveries")
-    daily = [f for f in new if (s := source_for(f)) is not None and s.is_event]
-    static = [f for f in new if f not in daily]
-    requests = [dg.RunRequest(run_key=f"day-{day}-{len(seen)}", job_name="daily_ingest", partition_key=day) for day in sorted(_days_of(daily))]
+    days: dict[str, list[str]] = {}
+    static, outside = [], []
+    for f in new:
+        source = source_for(f)
+        if source is None or not source.is_event:
+            static.append(f)  # registries, places, and files no source claims (recorded as failed)
+        elif (day := _day_of(f)) is not None and DAILY.has_partition_key(day):
+            days.setdefault(day, []).append(f)
+        else:
+            outside.append(f)
+    if outside:  # one such file must not stop the sensor: it is named, and the rest go on
+        context.log.warning(f"{len(outside)} event deliveries belong to no day of the daily partitions (from {DAILY.start:%Y-%m-%d}); "
+                            f"land them with `linli ingest`: {', '.join(outside[:10])}")
+    requests = [dg.RunRequest(run_key=_run_key(f"day-{day}", batch, files), job_name="daily_ingest", partition_key=day)
+                for day, batch in sorted(days.items())]
     if static:
-        requests.append(dg.RunRequest(run_key=f"registry-{len(seen)}", job_name="registry_ingest"))
-    context.update_cursor(json.dumps(sorted(files)))
-    return requests
+        requests.append(dg.RunRequest(run_key=_run_key("registry", static, files), job_name="registry_ingest"))
+    return requests or dg.SkipReason(f"{len(outside)} new deliveries, none of a day the daily partitions hold")
 
 
-nightly = dg.build_schedule_from_partitioned_job(daily_ingest_job, hour_of_day=2, minute_of_hour=0)
-nightly_build = dg.ScheduleDefinition(job=build_job, cron_schedule="30 2 * * *", execution_timezone="Asia/Shanghai")
+# On from the start, as the sensor is: a deployment needs nothing switched on by hand.
+nightly = dg.build_schedule_from_partitioned_job(daily_ingest_job, hour_of_day=2, minute_of_hour=0,
+                                                 default_status=dg.DefaultScheduleStatus.RUNNING)
+nightly_build = dg.ScheduleDefinition(job=build_job, cron_schedule="30 2 * * *", execution_timezone="Asia/Shanghai",
+                                      default_status=dg.DefaultScheduleStatus.RUNNING)
+# The catalog follows each build (its assets' automation condition): evaluated by this sensor.
+catalog_after_builds = dg.AutomationConditionSensorDefinition(
+    "catalog_after_builds", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING)
 
 
 @dg.op(retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL))
@@ -106,5 +138,7 @@ def mqtt_flush():
     flush_mqtt()
 
 
+# Off until turned on where a broker serves the device topics (the lake resource's mqtt_host): a minute's flush
+# against no broker would fail and alert every minute.
 mqtt_every_minute = dg.ScheduleDefinition(job=mqtt_flush, cron_schedule="* * * * *", execution_timezone="Asia/Shanghai")
 

@@ -71,7 +71,7 @@ INGEST_ASSETS = [ingest_asset(s) for s in SOURCES.values() if s.paths]
 FRESHNESS_CHECKS = dg.build_last_update_freshness_checks(
     assets=[a for a in INGEST_ASSETS if a.partitions_def is not None], lower_bound_delta=timedelta(hours=26),
 )
-freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=FRESHNESS_CHECKS)
+freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=FRESHNESS_CHECKS, default_status=dg.DefaultSensorStatus.RUNNING)
 
 
 def _markdown(frame: pl.DataFrame) -> str:
