@@ -342,6 +342,17 @@ def test_a_json_line_that_is_no_object_is_quarantined_and_one_after_white_space_
     assert reasons == [(n, ["malformed JSON: truncated or invalid"]) for n in range(3, 8)]
 
 
+def test_an_object_with_none_of_the_fields_is_quarantined_as_delivered(tmp_path):
+    """A message the device sent in another shape (a CSV line wrapped in JSON, a vendor's renamed
+    keys) keeps what was received, masked, rather than a record of nulls."""
+    lines = ['{"_raw": "E9,DR150602002001B00402,2024-05-01 00:00:05,150602197802220778,face"}', '{"evt": 1, "tel": "13912345678"}']
+    _write(tmp_path / "in", "feeds/door_access/2024-05-01/door_access_x_20240501.jsonl", "\n".join(lines).encode())
+    ingest_directory(tmp_path / "in", tmp_path / "lake")
+    records = [r for (r,) in duckdb.sql(f"SELECT record FROM '{tmp_path}/lake/quarantine/door_access/*.parquet' ORDER BY line").fetchall()]
+    assert "DR150602002001B00402" in records[0] and "150602********0778" in records[0] and "150602197802220778" not in records[0]
+    assert '"evt": 1' in records[1] and "139****5678" in records[1]
+
+
 def test_the_fast_forms_of_times_dates_and_trimming_agree_with_the_general_ones(tmp_path):
     """Local times read at +08:00, Beijing dates by arithmetic and trimming only where it can
     change a value (by field, and by CSV line) must give what the zone's calendar and trim()
