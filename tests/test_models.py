@@ -155,9 +155,10 @@ def test_a_new_day_rebuilds_only_that_day(city, tmp_path):
     assert 0 < was - _query(wh, by_day)[0][1] <= 10
 
 
-def test_residents_moving_away_or_listed_twice_do_not_stop_a_build(city, lake, tmp_path):
+def test_residents_moving_away_or_listed_twice_and_orders_moving_on_do_not_stop_a_build(city, lake, tmp_path):
     """A registry re-delivered without five residents closes their residences; a resident in
-    two communities' registries at once counts once, and the raw zone's suite warns of it."""
+    two communities' registries at once counts once, and the raw zone's suite warns of it; an
+    order in a later day's file, evaluated now, is one order in its latest state."""
     from expectations.run import connect as quality_connect, run_suites
     from ingest.readers import detect_encoding
 
@@ -169,6 +170,14 @@ def test_residents_moving_away_or_listed_twice_do_not_stop_a_build(city, lake, t
     redelivered.mkdir(parents=True)
     (redelivered / registry.name).write_text("\n".join([header, *rows[:-5]]) + "\n", encoding=encoding)
     (redelivered / "150699999001_迁入补录_实有人口.csv").write_text(f"{header}\n{rows[0]}\n", encoding=encoding)
+    orders = sorted((city / "deliveries" / "work_orders").rglob("*.csv"))[0]
+    order_header, *order_rows = orders.read_text(encoding="utf-8").splitlines()
+    columns = order_header.split(",")
+    moved = next(r.split(",") for r in order_rows if r.endswith(",已办结"))
+    moved[columns.index("评价时间")], moved[columns.index("满意度")], moved[columns.index("工单状态")] = "2024-05-04 09:00:00", "5", "已评价"
+    later = tmp_path / "redelivered" / "work_orders" / "2024-05-04" / "work_orders_20240504.csv"
+    later.parent.mkdir(parents=True)
+    later.write_text(f"{order_header}\n{','.join(moved)}\n", encoding="utf-8")
     shutil.copytree(lake, tmp_path / "lake")
     ingest_directory(tmp_path / "redelivered", tmp_path / "lake")
     build(tmp_path / "lake", tmp_path / "wh", full_refresh=True)  # raises if a blocking test fails
@@ -180,6 +189,7 @@ def test_residents_moving_away_or_listed_twice_do_not_stop_a_build(city, lake, t
     assert con.execute("SELECT count(*) FROM people.resident WHERE person_key IN (SELECT unnest(?))", [departed]).fetchone()[0] == 0
     twice = hmac_hex(rows[0].split(",")[id_at])
     assert con.execute("SELECT count(*) FROM people.resident WHERE person_key = ?", [twice]).fetchone()[0] == 1
+    assert con.execute("SELECT status, satisfaction FROM event.work_order WHERE order_no = ?", [moved[0]]).fetchall() == [("evaluated", 5)]
     con.close()
     [result] = [r for r in run_suites(quality_connect(current(tmp_path / "wh").resolve(), tmp_path / "lake"), tmp_path / "quality",
                                       assets=["raw.registry"]) if r["rule"] == "key_unique"]
