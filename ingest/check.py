@@ -110,6 +110,13 @@ def _as_quarantined(col: Column) -> str:
     return f'scrub_ids("{col.name}")' if col.free_text else f'"{col.name}"'
 
 
+def _key_value(source: Source, name: str, table: str = "") -> str:
+    """A key column as delivered, or for a personal one as normalised: one person's number typed
+    two ways is one key (see rules.NORMALISE)."""
+    col = source.column(name)
+    return f'normalise_{col.format}({table}"{name}")' if _personal(col) and col.format else f'{table}"{name}"'
+
+
 def _key_columns(source: Source) -> str:
     return ", ".join(f'"{k}"' for k in source.key)
 
@@ -185,9 +192,9 @@ def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery,
     # delivery's row order. Keys are first grouped by their hash, a number, so that a delivery of
     # tens of millions of rows is grouped in bounded memory; only the keys whose hash repeats are
     # grouped by their text.
-    keys = f"_delivery, {_key_columns(source)}"
+    keys = f"_delivery, {', '.join(_key_value(source, k) for k in source.key)}"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT _delivery AS dk_delivery, {', '.join(f'"{k}" AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
+        f"""CREATE OR REPLACE TEMP TABLE dups AS SELECT _delivery AS dk_delivery, {', '.join(f'{_key_value(source, k)} AS "dk_{k}"' for k in source.key)}, min(_line) AS _first
         FROM checked WHERE _shape IS NULL
           AND hash({keys}) IN (SELECT hash({keys}) FROM checked WHERE _shape IS NULL GROUP BY 1 HAVING count(*) > 1)
         GROUP BY ALL HAVING count(*) > 1"""
@@ -196,7 +203,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery,
         con.execute(
             f"""UPDATE checked SET _mark = 'duplicate key: first seen at line ' || dups._first
             FROM dups WHERE checked._shape IS NULL AND checked._line > dups._first AND checked._delivery = dups.dk_delivery
-              AND {' AND '.join(f'checked."{k}" = dups."dk_{k}"' for k in source.key)}"""
+              AND {' AND '.join(f'{_key_value(source, k, "checked.")} = dups."dk_{k}"' for k in source.key)}"""
         )
     if source.is_event:
         _mark_landed_elsewhere(lake, con, ledger, batch[0][0], source)

@@ -47,13 +47,15 @@ MACROS = {
 FIXED_OFFSET_SINCE = 1992
 
 # Identifiers masked wherever they stand in text (a line too broken to split, free text), each
-# keeping enough to recognise one's own record. A digit run counts where it starts a token, not
-# inside a device code such as DR150602…; an ID number also when cut short. Python's `re` and
-# DuckDB's RE2 read these patterns alike.
+# keeping enough to recognise one's own record, in the ways people write them: a mobile number
+# with spaces, dashes or +86, a plate with a middle dot, a number right after a label (ID…, Tel…).
+# A run of digits inside a longer one is left alone; a device code (DR150602…) may be masked too,
+# which costs a reader nothing. Python's `re` and DuckDB's RE2 read these patterns alike.
 IDENTIFIER_MASKS = (
-    (r"(^|[^0-9A-Za-z])([1-9][0-9]{5})[0-9]{5,8}([0-9]{3}[0-9Xx])", r"\1\2********\3"),  # ID numbers, 15 to 18 characters
-    (r"(^|[^0-9A-Za-z])(1[3-9][0-9])[0-9]{4}([0-9]{4})", r"\1\2****\3"),  # mobile numbers
-    (r"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z])[A-Z0-9]{3,4}([A-Z0-9]{2})", r"\1***\2"),  # plates
+    (r"(^|[^0-9])([1-9][0-9]{5})[0-9]{5,8}([0-9]{3}[0-9Xx])", r"\1\2********\3"),  # ID numbers, 15 to 18 characters, cut ones too
+    (r"(^|[^0-9])(?:\+?86|0086)?[ -]?(1[3-9][0-9])[ -]?[0-9]{4}[ -]?([0-9]{4})", r"\1\2****\3"),  # mobile numbers
+    (r"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼])[ ·]?([A-Za-z])[ ·]?[A-Za-z0-9]{3,4}([A-Za-z0-9]{2})",
+     r"\1\2***\3"),  # plates
 )
 # In text too broken to tell its fields apart, any run of Chinese characters may be a name: each keeps its first.
 NAME_MASK = (r"([一-龥])[一-龥]+", r"\1**")

@@ -215,9 +215,11 @@ def _stage_json(con, source: Source, index: int) -> None:
         con,
         f"""SELECT _line,
           CASE WHEN line = '' THEN 'empty line' WHEN j IS NULL THEN 'malformed JSON: truncated or invalid' END AS _shape,
-          -- a document with none of the source's fields is kept as delivered (masked), not as nulls
-          CASE WHEN j IS NULL OR coalesce({', '.join(f'j."{n}"' for _, alts in names for n in dict.fromkeys(alts))}) IS NULL
-               THEN scrub_text(left(line, 2000)) END AS _raw, {', '.join(fields)}
+          -- a document with none of the source's fields is kept by the names of the fields it had, not
+          -- as nulls: its values may be identifiers no pattern recognises (a name in Latin letters)
+          CASE WHEN j IS NULL THEN scrub_text(left(line, 2000))
+               WHEN coalesce({', '.join(f'j."{n}"' for _, alts in names for n in dict.fromkeys(alts))}) IS NULL
+               THEN scrub_text('fields: ' || array_to_string(json_keys(line), ', ')) END AS _raw, {', '.join(fields)}
         FROM (SELECT _line, line,
                 -- a valid document is an object when its first character other than white space is a brace
                 CASE WHEN json_valid(line) AND (starts_with(line, '{{') OR regexp_matches(line, '^\\s*[{{]'))
