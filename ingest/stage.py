@@ -62,25 +62,35 @@ def _join_records(con, quoted: list[tuple[int, str]], width: int) -> list[tuple[
     Such a record runs from a line that ends inside quotes to the next line with an odd number of
     quotes (lines between hold an even number, or none). It becomes one row numbered by its first
     line, its lines joined by LF, when the joined text is a whole record of the header's width and
-    none of its later lines is one on its own; otherwise (stray quotes, a line cut inside quotes)
-    every line is judged on its own.
+    none of its later lines is exactly as wide on its own; otherwise (stray quotes, a line cut
+    inside quotes) every line is judged on its own.
     Returns the quoted lines with each joined record in place of its lines.
     """
     openers = [n for n, line in quoted if line.count('"') % 2 and _ends_in_quotes(line)]
     if not openers:
         return quoted
     closers = [n for n, line in quoted if line.count('"') % 2]
-    spans: dict[int, tuple[int, str]] = {}
-    taken = 0  # the last line already inside a record
+    candidates = {}  # first line → the next line that may close its quotes
     for first in openers:
         after = bisect.bisect_right(closers, first)
-        last = closers[after] if after < len(closers) else None
-        if first <= taken or last is None or last - first > MAX_RECORD_LINES:
-            continue
-        lines = [line for (line,) in con.execute(f"SELECT line FROM lines WHERE _line BETWEEN {first} AND {last} ORDER BY _line").fetchall()]
-        text = "\n".join(lines)
-        # a line as wide as a record on its own is one: two stray quotes do not make two rows one
-        if _whole_record(text, width) and all(len(_fields(line)) < width for line in lines[1:]):
+        if after < len(closers) and closers[after] - first <= MAX_RECORD_LINES:
+            candidates[first] = closers[after]
+    if not candidates:
+        return quoted
+    # every candidate's lines in one statement: a file of many stray quotes costs one round trip
+    con.register("candidates", pa.table({"_first": pa.array(list(candidates), pa.int64()),
+                                         "_last": pa.array(list(candidates.values()), pa.int64())}))
+    lines: dict[int, list[str]] = {}
+    for first, line in con.execute("""SELECT c._first, l.line FROM candidates c JOIN lines l ON l._line BETWEEN c._first AND c._last
+                                      ORDER BY c._first, l._line""").fetchall():
+        lines.setdefault(first, []).append(line)
+    con.unregister("candidates")
+    spans: dict[int, tuple[int, str]] = {}
+    taken = 0  # the last line already inside a record
+    for first, last in candidates.items():
+        text = "\n".join(lines[first])
+        # a later line exactly as wide as a record on its own is one: two stray quotes do not make two rows one
+        if first > taken and _whole_record(text, width) and all(len(_fields(line)) != width for line in lines[first][1:]):
             spans[first], taken = (last, text), last
     if not spans:
         return quoted

@@ -417,20 +417,21 @@ def test_a_quoted_field_may_hold_line_breaks(tmp_path, encoding, newline):
              _order(6, '"两段\n描述","多余"'),  # one field too many: its lines are judged on their own
              _order(7, '"楼顶\n\n搭建"'),
              # two stray quotes: the second line is a record on its own, so no two rows become one
-             _order(8, '"楼道灯坏 13912345678'), _order(9, '已修复"')]
+             _order(8, '"楼道灯坏 13912345678'), _order(9, '已修复"'),
+             _order(10, '"第一行\n第二行, 有, 逗号"')]  # commas after the break: still one record
     _write(tmp_path / "deliveries", "work_orders/2024-05-01/orders.csv", "\n".join(lines).replace("\n", newline).encode(encoding) + newline.encode())
     ingest_directory(tmp_path / "deliveries", tmp_path / "lake")
     row = _status(tmp_path / "lake")["work_orders/2024-05-01/orders.csv"]
     landed = _current_rows(tmp_path / "lake", "work_order").sort("_line")
-    assert landed["order_no"].to_list() == ["GD000001", "GD000002", "GD000003", "GD000005", "GD000007", "GD000009"]
-    assert landed["_line"].to_list() == [2, 3, 6, 8, 11, 15]
+    assert landed["order_no"].to_list() == ["GD000001", "GD000002", "GD000003", "GD000005", "GD000007", "GD000009", "GD000010"]
+    assert landed["_line"].to_list() == [2, 3, 6, 8, 11, 15, 16]
     assert landed["description"].to_list() == ["门禁损坏 请回电138****1111", '单元门禁损坏\n三楼楼道灯不亮, 已拍照\n"急"需维修', '一楼堆放"杂物"', "噪音扰民",
-                                                "楼顶\n\n搭建", '已修复"']
+                                                "楼顶\n\n搭建", '已修复"', "第一行\n第二行, 有, 逗号"]
     quarantined = duckdb.sql(f"SELECT line, reasons, record FROM '{tmp_path}/lake/quarantine/work_order/*.parquet' ORDER BY line").fetchall()
     assert [line for line, _, _ in quarantined] == [7, 9, 10, 14]
     assert all(any("columns" in r for r in reasons) for _, reasons, _ in quarantined)
     assert "13912345678" not in quarantined[-1][2] and "139****5678" in quarantined[-1][2]
-    assert (row["rows_read"], row["rows_landed"], row["rows_quarantined"]) == (10, 6, 4)
+    assert (row["rows_read"], row["rows_landed"], row["rows_quarantined"]) == (11, 7, 4)
 
 
 def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
