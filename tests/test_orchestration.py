@@ -88,6 +88,13 @@ def test_the_sensor_sees_corrections_archived_files_and_days_outside_the_partiti
     after_early = new_deliveries(context)
     assert [(r.job_name, r.partition_key) for r in after_early] == [("daily_ingest", "2024-05-02")]
     assert isinstance(new_deliveries(context), dg.SkipReason)
+    # a file of a day whose partition has not begun (today's, in Beijing) waits for it, not recorded as seen
+    today = landing / "feeds" / "door_access" / "2099-01-01" / "today.jsonl"
+    today.parent.mkdir(parents=True)
+    shutil.copy(tmp_path / "archived.jsonl", today)
+    waiting = new_deliveries(context)
+    assert isinstance(waiting, dg.SkipReason) and "1 waiting" in waiting.skip_message
+    assert today.relative_to(landing).as_posix() not in json.loads(context.cursor)
 
 
 class _Receiver(BaseHTTPRequestHandler):

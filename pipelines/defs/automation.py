@@ -91,19 +91,20 @@ def new_deliveries(context: dg.SensorEvaluationContext, lake: LakeResource):
     root = lake.deliveries
     files = {p.relative_to(root).as_posix(): _signature(p) for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
     new = [f for f, signature in files.items() if f not in seen or seen[f] not in (None, signature)]
-    context.update_cursor(json.dumps(files))
-    if not new:
-        return dg.SkipReason("no new deliveries")
     days: dict[str, list[str]] = {}
-    static, outside = [], []
+    static, outside, waiting = [], [], []
+    last_day = DAILY.get_last_partition_key()
     for f in new:
         source = source_for(f)
         if source is None or not source.is_event:
             static.append(f)  # registries, places, and files no source claims (recorded as failed)
         elif (day := _day_of(f)) is not None and DAILY.has_partition_key(day):
             days.setdefault(day, []).append(f)
+        elif day is not None and day > (last_day or ""):
+            waiting.append(f)  # today's file: its day's partition begins at midnight, and it is news then
         else:
             outside.append(f)
+    context.update_cursor(json.dumps({f: s for f, s in files.items() if f not in waiting}))
     if outside:  # one such file must not stop the sensor: it is named, and the rest go on
         context.log.warning(f"{len(outside)} event deliveries belong to no day of the daily partitions (from {DAILY.start:%Y-%m-%d}); "
                             f"land them with `linli ingest`: {', '.join(outside[:10])}")
@@ -111,7 +112,8 @@ def new_deliveries(context: dg.SensorEvaluationContext, lake: LakeResource):
                 for day, batch in sorted(days.items())]
     if static:
         requests.append(dg.RunRequest(run_key=_run_key("registry", static, files), job_name="registry_ingest"))
-    return requests or dg.SkipReason(f"{len(outside)} new deliveries, none of a day the daily partitions hold")
+    return requests or dg.SkipReason(
+        f"no new deliveries of a day the daily partitions hold ({len(waiting)} waiting for their day, {len(outside)} outside)")
 
 
 # On from the start, as the sensor is: a deployment needs nothing switched on by hand.
