@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -79,12 +80,26 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
         discard(target)
         tail = "\n".join(run.stdout.splitlines()[-15:])
         raise BuildError(f"dbt build failed: {failures[:10]}\n{tail}")
+    failed = blocking_quality_failures(target, lake)
+    if failed:
+        discard(target)
+        raise BuildError(f"{len(failed)} blocking quality rules failed on the new build; the published one stands: {failed[:10]}")
     if whole:
         record_built_from(target, started, digest)
     target = publish(warehouse, target)
     kinds = [r["unique_id"].split(".")[0] for r in results["results"]]
     return {"build": str(target), "nodes": len(kinds), "models": kinds.count("model"), "tests": kinds.count("test"),
             "seconds": round(results.get("elapsed_time", 0), 1), "selected": select, "changed": changed, "unchanged": False}
+
+
+def blocking_quality_failures(build_file: Path, lake: Path) -> list[str]:
+    """The `error` rules of the marts' quality suites that fail on a build not yet published: a
+    build that fails one never reaches readers (its results are kept apart from the quality store)."""
+    from expectations.run import blocking_failures  # the quality layer reads builds: imported when a build is judged
+
+    with tempfile.TemporaryDirectory() as scratch:
+        failed = blocking_failures(build_file, lake, Path(scratch))
+    return [f"{r['asset']} {r['rule']}: " + (r["error"] or f"{r['unexpected_count']:,} of {r['rows_checked']:,} unexpected") for r in failed]
 
 
 def project_digest() -> str:

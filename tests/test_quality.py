@@ -298,3 +298,10 @@ def test_a_build_failing_a_blocking_mart_rule_is_never_published(lake, tmp_path,
     assert "blocking quality rules failed" in failure.message
     assert not current(tmp_path / "warehouse").exists()
     assert not any((tmp_path / "warehouse" / "builds").iterdir()), "the failed build is discarded"
+    assert not result.get_asset_materialization_events(), "no asset is materialised by a build never published"
+    # `linli build` holds to the same rule
+    from linli.warehouse import BuildError, build
+
+    with pytest.raises(BuildError, match="event.door_access one_way"):
+        build(tmp_path / "lake", tmp_path / "cli-warehouse", full_refresh=True)
+    assert not current(tmp_path / "cli-warehouse").exists()
