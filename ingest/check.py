@@ -103,11 +103,13 @@ def _output(col: Column) -> list[str]:
     return [f'{sql[lc.form] if lc.form else _lake_value(col)} AS "{lc.name}"' for lc in col.lake_columns()]
 
 
-def _as_quarantined(col: Column) -> str:
-    """A delivered value as a quarantined row keeps it: personal data masked, free text scrubbed."""
+def _as_quarantined(col: Column, source: Source) -> str:
+    """A delivered value as a quarantined row keeps it: personal data masked, the key as it is (to
+    find the row by), any other text scrubbed of identifiers, since a row is quarantined because
+    something is wrong with it: a number may stand in the wrong column."""
     if col.pii:
         return f'{MASK[col.pii]}("{col.name}")'
-    return f'scrub_ids("{col.name}")' if col.free_text else f'"{col.name}"'
+    return f'"{col.name}"' if col.name in source.key else f'scrub_ids("{col.name}")'
 
 
 def _key_value(source: Source, name: str, table: str = "") -> str:
@@ -225,7 +227,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery,
     # bytes however often it is made. The delivery's ID is added after the sort: a constant is
     # no payload for the sort to carry.
     named = ", ".join(f'"{lc.name}"' for col in source.read_columns for lc in col.lake_columns())
-    record = ", ".join(f"'{c.name}', {_as_quarantined(c)}" for c in source.read_columns)
+    record = ", ".join(f"'{c.name}', {_as_quarantined(c, source)}" for c in source.read_columns)
     for i, (d, did) in enumerate(batch):
 
         def landed_sql(where: str = "") -> str:

@@ -47,18 +47,24 @@ MACROS = {
 FIXED_OFFSET_SINCE = 1992
 
 # Identifiers masked wherever they stand in text (a line too broken to split, free text), each
-# keeping enough to recognise one's own record, in the ways people write them: a mobile number
-# with spaces, dashes or +86, a plate with a middle dot, a number right after a label (ID…, Tel…).
-# A run of digits inside a longer one is left alone; a device code (DR150602…) may be masked too,
-# which costs a reader nothing. Python's `re` and DuckDB's RE2 read these patterns alike.
+# keeping enough to recognise one's own record, in the ways people write them: an ID number or a
+# mobile number with spaces, dashes, dots or +86, a plate with a dot or a dash, a number right
+# after a label (ID…, Tel…), digits in full width (first made ASCII). A run of digits is masked
+# whole however long, so nothing run together with an identifier stays readable; a device code
+# (DR150602…) may come out masked too, which costs a reader nothing. Python's `re` and DuckDB's
+# RE2 read these patterns alike.
+FULL_WIDTH, ASCII = "０１２３４５６７８９Ｘｘ＋－", "0123456789Xx+-"
 IDENTIFIER_MASKS = (
-    (r"(^|[^0-9])([1-9][0-9]{5})[0-9]{5,8}([0-9]{3}[0-9Xx])", r"\1\2********\3"),  # ID numbers, 15 to 18 characters, cut ones too
-    (r"(^|[^0-9])(?:\+?86|0086)?[ -]?(1[3-9][0-9])[ -]?[0-9]{4}[ -]?([0-9]{4})", r"\1\2****\3"),  # mobile numbers
-    (r"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼])[ ·]?([A-Za-z])[ ·]?[A-Za-z0-9]{3,4}([A-Za-z0-9]{2})",
+    (r"(^|[^0-9])([1-9][0-9]{5})[ -]?(?:[0-9][ -]?){5,}([0-9]{3}[0-9Xx])", r"\1\2********\3"),  # ID numbers, 15 to 18 characters, cut ones too
+    (r"(^|[^0-9])(?:(?:\+?86|0086)[ .-]?)?(1[3-9][0-9])[ .-]?[0-9]{4}[ .-]?([0-9]{4})", r"\1\2****\3"),  # mobile numbers
+    (r"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼])[ ·・•-]?([A-Za-z])[ ·・•-]?[A-Za-z0-9]{3,4}([A-Za-z0-9]{2})",
      r"\1\2***\3"),  # plates
 )
 # In text too broken to tell its fields apart, any run of Chinese characters may be a name: each keeps its first.
 NAME_MASK = (r"([一-龥])[一-龥]+", r"\1**")
+
+
+_AS_ASCII = f"translate(x, '{FULL_WIDTH}', '{ASCII}')"
 
 
 def _masking(x: str, masks) -> str:
@@ -69,6 +75,7 @@ def _masking(x: str, masks) -> str:
 
 def scrub_text(value: str) -> str:
     """A broken line (or a header cell that may be one) masked as the `scrub_text` macro masks it."""
+    value = value.translate(str.maketrans(FULL_WIDTH, ASCII))
     for pattern, replacement in (*IDENTIFIER_MASKS, NAME_MASK):
         value = re.sub(pattern, replacement, value)
     return value
@@ -77,7 +84,7 @@ def scrub_text(value: str) -> str:
 # Parsing and scrubbing used while landing: any vendor's time layout into one instant, dates,
 # yes/no, and identifiers masked inside text.
 MACROS |= {
-    "scrub_ids": f"(x) AS {_masking('x', IDENTIFIER_MASKS)}",
+    "scrub_ids": f"(x) AS {_masking(_AS_ASCII, IDENTIFIER_MASKS)}",
     "scrub_text": f"(x) AS {_masking('scrub_ids(x)', (NAME_MASK,))}",
     # ISO text first: most feeds send it, and a cast is far cheaper than a pattern (no cast reads 13 digits)
     "parse_time": rf"""(x) AS coalesce(

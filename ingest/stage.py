@@ -227,7 +227,7 @@ def _stage_json(con, source: Source, index: int) -> None:
           CASE WHEN line = '' THEN 'empty line' WHEN j IS NULL THEN 'malformed JSON: truncated or invalid' END AS _shape,
           -- a document with none of the source's fields is kept by the names of the fields it had, not
           -- as nulls: its values may be identifiers no pattern recognises (a name in Latin letters)
-          CASE WHEN j IS NULL THEN scrub_text(left(line, 2000))
+          CASE WHEN j IS NULL THEN left(scrub_text(line), 2000)
                WHEN coalesce({', '.join(f'j."{n}"' for _, alts in names for n in dict.fromkeys(alts))}) IS NULL
                THEN scrub_text('fields: ' || array_to_string(json_keys(line), ', ')) END AS _raw, {', '.join(fields)}
         FROM (SELECT _line, line,
@@ -272,7 +272,7 @@ def _stage_csv(con, source: Source, index: int) -> str | None:
           CASE WHEN line = '' THEN 'empty line'
                WHEN len(f) > {n} THEN 'extra columns: ' || len(f) || ' fields where the header has {n}'
                WHEN len(f) < {n} THEN 'missing columns: ' || len(f) || ' fields where the header has {n}' END AS _shape,
-          CASE WHEN len(f) <> {n} THEN scrub_text(left(line, 2000)) END AS _raw, {select}
+          CASE WHEN len(f) <> {n} THEN left(scrub_text(line), 2000) END AS _raw, {select}
         -- every field trimmed in one expression over the list (one per column would make the
         -- statement cost more to plan than a small delivery's rows cost to run), and only on a
         -- line where some field may start or end with a space

@@ -445,7 +445,9 @@ def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
               "garbage 胡玉华荣 15062119600104300 蒙K12345",  # a name in running text, an ID number cut short
               "2,乌力吉巴特尔其其格,150621600104300,,DR150602001001B00402",  # a long name, an old 15-digit number, a device
               "请联系 138 0013 8000, 或+8613900139000, 0086-137-0013-7000",  # mobile numbers as people write them
-              "车主ID150602199001011234 车牌蒙K·12345 蒙 k12345 Tel13600136000"]  # after labels; plates with a dot, a space
+              "车主ID150602199001011234 车牌蒙K·12345 蒙 k12345 Tel13600136000",  # after labels; plates with a dot, a space
+              "15060219900101123813512345678 蒙K-12345 蒙K・12345 150602 19900101 1234",  # run together; dashes; spaced
+              "电话１３４１２３４５６７８ 或 133.1234.5678"]  # full-width digits; dots
     for line in broken:
         sql, ids_only = con.execute("SELECT scrub_text(?), scrub_ids(?)", [line, line]).fetchone()
         assert sql == scrub_text(line)
@@ -454,8 +456,10 @@ def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
         assert "15062119600104" not in sql and "150621600104" not in sql, sql
         assert not (MOBILE_RE.search(ids_only) or "199410064575" in ids_only), ids_only
         digits = "".join(ch for ch in ids_only if ch.isdigit())
-        assert not any(n in digits for n in ("13800138000", "13900139000", "13700137000", "13600136000", "199001011234")), ids_only
-        assert not any(p in ids_only for p in ("K·12345", "k12345")), ids_only
+        assert not any(n in digits for n in ("13800138000", "13900139000", "13700137000", "13600136000", "199001011234",
+                                             "13512345678", "13412345678", "13312345678", "1990010112")), ids_only
+        assert not any(p in ids_only for p in ("K·12345", "k12345", "K-12345", "K・12345")), ids_only
+    assert scrub_text("张三 13812345678") == "张** 138****5678", "the space before a number stays"
 
 
 def test_a_work_order_moving_on_lands_again_and_a_resent_state_does_not(tmp_path):
@@ -525,3 +529,14 @@ def test_one_id_number_typed_two_ways_in_a_registry_is_a_duplicate(tmp_path):
     assert (status["rows_landed"], status["rows_quarantined"]) == (1, 1), status
     [(reasons,)] = duckdb.sql(f"SELECT reasons FROM '{lake}/quarantine/registry/*.parquet'").fetchall()
     assert reasons == ["duplicate key: first seen at line 2"]
+
+
+def test_a_quarantined_row_keeps_its_key_and_no_identifier_in_any_column(tmp_path):
+    """A row quarantined for a rule may hold a number in the wrong column: every column but the
+    key is scrubbed in its record, and the key is kept to find the row by."""
+    header = "order_no,category,channel,community_code,grid_code,handler,reported_at,status"
+    row = "GD202405010000000009,设施维修,居民APP,150602001001,150602001001001,联系人 13912345678,2024-05-01 09:00:00,已作废"
+    _write(tmp_path / "in", "work_orders/2024-05-01/orders.csv", f"{header}\n{row}\n".encode())
+    ingest_directory(tmp_path / "in", tmp_path / "lake")
+    [(record,)] = duckdb.sql(f"SELECT record FROM '{tmp_path}/lake/quarantine/work_order/*.parquet'").fetchall()
+    assert "GD202405010000000009" in record and "139****5678" in record and "13912345678" not in record
