@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import csv
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import pyarrow as pa
 
@@ -56,6 +56,37 @@ def _whole_record(text: str, width: int) -> bool:
 MAX_RECORD_LINES = 1000
 
 
+# Candidate records' lines are read this many at a time: many in one statement (a file of stray
+# quotes costs few round trips), never the whole file in Python's memory.
+CANDIDATE_LINES = 100_000
+
+
+def _batches(candidates: dict[int, int]) -> Iterator[dict[int, int]]:
+    batch, size = {}, 0
+    for first, last in candidates.items():
+        batch[first], size = last, size + last - first + 1
+        if size >= CANDIDATE_LINES:
+            yield batch
+            batch, size = {}, 0
+    if batch:
+        yield batch
+
+
+def _lines_of(con, candidates: dict[int, int]) -> dict[int, list[str]]:
+    """Each candidate record's lines, from its first to its possible last, in one statement."""
+    con.register("candidates", pa.table({"_first": pa.array(list(candidates), pa.int64()),
+                                         "_last": pa.array(list(candidates.values()), pa.int64())}))
+    try:
+        rows = con.execute("""SELECT c._first, l.line FROM candidates c JOIN lines l ON l._line BETWEEN c._first AND c._last
+                              ORDER BY c._first, l._line""").fetchall()
+    finally:
+        con.unregister("candidates")
+    lines: dict[int, list[str]] = {}
+    for first, line in rows:
+        lines.setdefault(first, []).append(line)
+    return lines
+
+
 def _join_records(con, quoted: list[tuple[int, str]], width: int) -> list[tuple[int, str]]:
     """Join the physical lines of a record whose quoted field holds line breaks (RFC 4180).
 
@@ -77,21 +108,14 @@ def _join_records(con, quoted: list[tuple[int, str]], width: int) -> list[tuple[
             candidates[first] = closers[after]
     if not candidates:
         return quoted
-    # every candidate's lines in one statement: a file of many stray quotes costs one round trip
-    con.register("candidates", pa.table({"_first": pa.array(list(candidates), pa.int64()),
-                                         "_last": pa.array(list(candidates.values()), pa.int64())}))
-    lines: dict[int, list[str]] = {}
-    for first, line in con.execute("""SELECT c._first, l.line FROM candidates c JOIN lines l ON l._line BETWEEN c._first AND c._last
-                                      ORDER BY c._first, l._line""").fetchall():
-        lines.setdefault(first, []).append(line)
-    con.unregister("candidates")
     spans: dict[int, tuple[int, str]] = {}
     taken = 0  # the last line already inside a record
-    for first, last in candidates.items():
-        text = "\n".join(lines[first])
-        # a later line exactly as wide as a record on its own is one: two stray quotes do not make two rows one
-        if first > taken and _whole_record(text, width) and all(len(_fields(line)) != width for line in lines[first][1:]):
-            spans[first], taken = (last, text), last
+    for batch in _batches(candidates):
+        for first, lines in _lines_of(con, batch).items():
+            text = "\n".join(lines)
+            # a later line exactly as wide as a record on its own is one: two stray quotes do not make two rows one
+            if first > taken and _whole_record(text, width) and all(len(_fields(line)) != width for line in lines[1:]):
+                spans[first], taken = (candidates[first], text), candidates[first]
     if not spans:
         return quoted
     con.register("records", pa.table({

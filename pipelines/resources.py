@@ -15,6 +15,9 @@ class LakeResource(dg.ConfigurableResource):
     data_dir: str = str(get_settings().data_dir)
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
+    # A file in the landing directory is news once it has not changed for this long: one still
+    # being copied in would otherwise land half, then again whole.
+    settle_seconds: int = 60
 
     @property
     def root(self) -> Path:

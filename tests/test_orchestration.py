@@ -40,7 +40,7 @@ def _copy_day(src: Path, dst: Path, day: str | None) -> None:
 
 
 def test_new_day_in_the_landing_directory_launches_exactly_that_partition(city, tmp_path):
-    lake = LakeResource(data_dir=str(tmp_path))
+    lake = LakeResource(data_dir=str(tmp_path), settle_seconds=0)  # copied a moment ago: settled
     landing = lake.deliveries
     _copy_day(city / "deliveries", landing, None)
     _copy_day(city / "deliveries", landing, "2024-05-01")
@@ -63,7 +63,7 @@ def test_new_day_in_the_landing_directory_launches_exactly_that_partition(city, 
 
 
 def test_the_sensor_sees_corrections_archived_files_and_days_outside_the_partitions(city, tmp_path):
-    lake = LakeResource(data_dir=str(tmp_path))
+    lake = LakeResource(data_dir=str(tmp_path), settle_seconds=0)  # copied a moment ago: settled
     landing = lake.deliveries
     _copy_day(city / "deliveries", landing, "2024-05-03")
     context = dg.build_sensor_context(resources={"lake": lake})
@@ -88,13 +88,25 @@ def test_the_sensor_sees_corrections_archived_files_and_days_outside_the_partiti
     after_early = new_deliveries(context)
     assert [(r.job_name, r.partition_key) for r in after_early] == [("daily_ingest", "2024-05-02")]
     assert isinstance(new_deliveries(context), dg.SkipReason)
-    # a file of a day whose partition has not begun (today's, in Beijing) waits for it, not recorded as seen
-    today = landing / "feeds" / "door_access" / "2099-01-01" / "today.jsonl"
-    today.parent.mkdir(parents=True)
-    shutil.copy(tmp_path / "archived.jsonl", today)
+    # a file of a day whose partition has not begun (today's, in Beijing) waits for it, not recorded as seen;
+    # one of a day further ahead is a mistake, named like one before the partitions
+    from datetime import date, timedelta
+
+    from pipelines.defs.ingest import DAILY
+
+    tomorrow = (date.fromisoformat(DAILY.get_last_partition_key()) + timedelta(days=1)).isoformat()
+    for day in (tomorrow, "2099-01-01"):
+        (landing / "feeds" / "door_access" / day).mkdir(parents=True)
+        shutil.copy(tmp_path / "archived.jsonl", landing / "feeds" / "door_access" / day / "d.jsonl")
     waiting = new_deliveries(context)
-    assert isinstance(waiting, dg.SkipReason) and "1 waiting" in waiting.skip_message
-    assert today.relative_to(landing).as_posix() not in json.loads(context.cursor)
+    assert isinstance(waiting, dg.SkipReason) and "1 waiting" in waiting.skip_message and "1 outside" in waiting.skip_message
+    cursor = json.loads(context.cursor)
+    assert f"feeds/door_access/{tomorrow}/d.jsonl" not in cursor and "feeds/door_access/2099-01-01/d.jsonl" in cursor
+    # a file written a moment ago may still be being copied in: it waits until it has settled
+    fresh = landing / "feeds" / "door_access" / "2024-05-03" / "fresh.jsonl"
+    shutil.copy(tmp_path / "archived.jsonl", fresh)
+    unsettled = new_deliveries(dg.build_sensor_context(resources={"lake": LakeResource(data_dir=str(tmp_path))}, cursor=context.cursor))
+    assert isinstance(unsettled, dg.SkipReason) and "2 waiting" in unsettled.skip_message
 
 
 class _Receiver(BaseHTTPRequestHandler):

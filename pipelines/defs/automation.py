@@ -3,9 +3,10 @@
 import hashlib
 import json
 import os
+import time
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -75,6 +76,10 @@ def _signature(path: Path) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
+def _settled(signature: str, seconds: int) -> bool:
+    return time.time_ns() - int(signature.split(":")[1]) >= seconds * 1_000_000_000
+
+
 def _run_key(kind: str, batch: list[str], files: dict[str, str]) -> str:
     """One run per set of files as they are now: a batch seen before is not run twice, a new one always is."""
     digest = hashlib.sha256("\n".join(f"{f} {files[f]}" for f in batch).encode()).hexdigest()[:16]
@@ -90,18 +95,23 @@ def new_deliveries(context: dg.SensorEvaluationContext, lake: LakeResource):
     seen = dict.fromkeys(seen) if isinstance(seen, list) else seen
     root = lake.deliveries
     files = {p.relative_to(root).as_posix(): _signature(p) for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
-    new = [f for f, signature in files.items() if f not in seen or seen[f] not in (None, signature)]
+    changed = [f for f, signature in files.items() if f not in seen or seen[f] not in (None, signature)]
+    waiting = {f for f in changed if not _settled(files[f], lake.settle_seconds)}  # still being written, perhaps
     days: dict[str, list[str]] = {}
-    static, outside, waiting = [], [], []
-    last_day = DAILY.get_last_partition_key()
-    for f in new:
+    static, outside = [], []
+    last_day = DAILY.get_last_partition_key() or ""
+    # today's file waits for its day's partition, which begins at midnight; a day further ahead is a mistake
+    soon = (date.fromisoformat(last_day) + timedelta(days=2)).isoformat() if last_day else ""
+    for f in changed:
+        if f in waiting:
+            continue
         source = source_for(f)
         if source is None or not source.is_event:
             static.append(f)  # registries, places, and files no source claims (recorded as failed)
         elif (day := _day_of(f)) is not None and DAILY.has_partition_key(day):
             days.setdefault(day, []).append(f)
-        elif day is not None and day > (last_day or ""):
-            waiting.append(f)  # today's file: its day's partition begins at midnight, and it is news then
+        elif day is not None and last_day < day <= soon:
+            waiting.add(f)
         else:
             outside.append(f)
     context.update_cursor(json.dumps({f: s for f, s in files.items() if f not in waiting}))
@@ -113,7 +123,7 @@ def new_deliveries(context: dg.SensorEvaluationContext, lake: LakeResource):
     if static:
         requests.append(dg.RunRequest(run_key=_run_key("registry", static, files), job_name="registry_ingest"))
     return requests or dg.SkipReason(
-        f"no new deliveries of a day the daily partitions hold ({len(waiting)} waiting for their day, {len(outside)} outside)")
+        f"no new deliveries to land now ({len(waiting)} waiting to settle or for their day, {len(outside)} outside the partitions)")
 
 
 # On from the start, as the sensor is: a deployment needs nothing switched on by hand.

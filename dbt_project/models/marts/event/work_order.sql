@@ -1,7 +1,15 @@
 -- 网格事件/报事报修: one row per order, its latest state, every lifecycle time and the hours between.
 with exports as (
-    select *, row_number() over (partition by order_no order by coalesce(evaluated_at, closed_at, handled_at, dispatched_at, accepted_at, reported_at) desc, _delivery_id desc) as latest
-    from {{ ref('stg_grid_system__work_order') }}
+    -- the latest state: the latest step reached, then the further state of the lifecycle (a state
+    -- may come without its own time), then the delivery landed last, then the later line
+    select w.*, row_number() over (
+        partition by w.order_no
+        order by coalesce(w.evaluated_at, w.closed_at, w.handled_at, w.dispatched_at, w.accepted_at, w.reported_at) desc,
+                 case w.status when 'evaluated' then 6 when 'closed' then 5 when 'handled' then 4
+                               when 'dispatched' then 3 when 'accepted' then 2 else 1 end desc,
+                 d.landed_at desc, w._line desc) as latest
+    from {{ ref('stg_grid_system__work_order') }} w
+    join {{ ref('stg_lake__current_deliveries') }} d on d.delivery_id = w._delivery_id
 ),
 
 orders as (
