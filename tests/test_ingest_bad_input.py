@@ -347,11 +347,16 @@ def test_an_object_with_none_of_the_fields_is_quarantined_by_the_fields_it_had(t
     keys) is kept by its field names, rather than as a record of nulls, and none of its values,
     which may be identifiers no pattern recognises."""
     lines = ['{"_raw": "E9,DR150602002001B00402,2024-05-01 00:00:05,150602197802220778,face"}',
-             '{"personName": "Zhang San", "mobile": "138 0013 8000"}']
+             '{"personName": "Zhang San", "mobile": "138 0013 8000"}',
+             # a field holding an object is no value, whatever its neighbours hold
+             '{"event_id": {"who": "Li Wei"}, "device_id": "DR150602002001B00402", "event_time": "2024-05-01T00:00:05+08:00",'
+             ' "open_method": "face", "direction": "in", "result": "success"}']
     _write(tmp_path / "in", "feeds/door_access/2024-05-01/door_access_x_20240501.jsonl", "\n".join(lines).encode())
     ingest_directory(tmp_path / "in", tmp_path / "lake")
-    records = [r for (r,) in duckdb.sql(f"SELECT record FROM '{tmp_path}/lake/quarantine/door_access/*.parquet' ORDER BY line").fetchall()]
-    assert records == ["fields: _raw", "fields: personName, mobile"]
+    quarantined = duckdb.sql(f"SELECT record, reasons FROM '{tmp_path}/lake/quarantine/door_access/*.parquet' ORDER BY line").fetchall()
+    assert [r for r, _ in quarantined] == ["fields: _raw", "fields: personName, mobile",
+                                           "fields: event_id, device_id, event_time, open_method, direction, result"]
+    assert quarantined[2][1] == ["a field holds an object or a list, not a value"]
 
 
 def test_the_fast_forms_of_times_dates_and_trimming_agree_with_the_general_ones(tmp_path):
