@@ -7,6 +7,7 @@ freshness and volume always look at the asset's history up to the as-of day.
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
@@ -36,7 +37,7 @@ def raw_view(con: duckdb.DuckDBPyConnection, lake: Lake, ledger: Ledger, source:
     declared = SOURCES[source]
     latest = ""
     if declared.versions_by:
-        key = ", ".join(f'"{declared.column(k).lake_columns()[0].name}"' for k in declared.key)
+        key = ", ".join(f'"{k}"' for k in declared.lake_key)
         latest = f' QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY "{declared.versions_by}" DESC NULLS LAST, _delivery_id DESC) = 1'
     if files:
         listed = ", ".join(f"'{f}'" for f in files)
@@ -239,11 +240,11 @@ def _has_view(con: duckdb.DuckDBPyConnection, source: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND temporary", [f"raw_{source}"]).fetchone()[0])
 
 
-def blocking_failures(build_file: Path, lake: Path, scratch: Path) -> list[dict]:
+def blocking_failures(build_file: Path, lake: Path) -> list[dict]:
     """The `error` rules of the marts' suites that fail on a build not yet published.
 
-    What gates publishing: a build that fails one never reaches readers. The results go to
-    `scratch`, apart from the quality store, which the checks after publishing write to.
+    What gates publishing: a build that fails one never reaches readers. The results are kept
+    in a scratch directory, apart from the quality store, which the checks after publishing write to.
     """
     con = connect(build_file, lake)
     marts = {s.asset: relation_of(s) for s in load_suites() if not s.is_raw}
@@ -251,6 +252,7 @@ def blocking_failures(build_file: Path, lake: Path, scratch: Path) -> list[dict]
     # a mart this build does not hold (a first build of some models only) is not judged here
     suites = [replace(s, rules=[r for r in s.rules if r.severity == "error"])
               for s in load_suites(columns) if s.asset in marts and columns.get(s.asset) is not None]
-    results = run_suites(con, scratch, suites=[s for s in suites if s.rules])
+    with tempfile.TemporaryDirectory() as scratch:
+        results = run_suites(con, Path(scratch), suites=[s for s in suites if s.rules])
     con.close()
     return [r for r in results if not r["passed"]]

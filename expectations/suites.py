@@ -87,7 +87,7 @@ def raw_suite(source: Source) -> Suite:
     required = [lake_name[c.name] for c in source.columns if c.required and lake_name[c.name]]
     if required:
         rules.append(Rule("required", "not_null", "error", {"columns": required}, description="declared required"))
-    key = [lake_name[k] for k in source.key]
+    key = source.lake_key
     # Ingest holds an event's key unique across the lake, a snapshot's only within its delivery: the
     # same resident in two communities' registries is a finding to follow up, not a broken table.
     rules.append(Rule("key_unique", "unique", "error" if source.is_event else "warn", {"columns": key},

@@ -93,6 +93,11 @@ class Source:
         """The columns ingest reads from a delivery: all but face images, which are dropped unread."""
         return tuple(c for c in self.columns if c.pii != PII_FACE)
 
+    @property
+    def lake_key(self) -> list[str]:
+        """The key as raw-zone columns (a personal key column is its keyed hash)."""
+        return [self.column(k).lake_columns()[0].name for k in self.key]
+
     def lake_columns(self) -> list[LakeColumn]:
         """Every column of this source's raw-zone table, in order, with the ingest bookkeeping."""
         cols = [lc for c in self.columns for lc in c.lake_columns()]

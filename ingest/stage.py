@@ -246,24 +246,22 @@ def _stage_json(con, source: Source, index: int) -> None:
     struct = "{" + ", ".join(f'"{n}": "VARCHAR"' for n in alternatives) + "}"
     fields = [f"nullif(coalesce({', '.join(f'j.{chr(34)}{n}{chr(34)}' for n in dict.fromkeys(alts))}), '') AS \"{col.name}\""
               for col, alts in names]
-    read = [f'j."{n}"' for n in alternatives]
     # a field holding an object or a list (read as its JSON text) is no value of any column; a
-    # string holding JSON text (a GeoJSON geometry) is one
-    nested = ("CASE WHEN maybe_nested THEN " + " OR ".join(f"""json_type(line, '$."{n}"') IN ('OBJECT', 'ARRAY')""" for n in alternatives)
-              + " ELSE false END")
+    # string holding JSON text (a GeoJSON geometry) is one. Only a line with a second brace or any
+    # bracket is worth the test.
+    nested = " OR ".join(f"""json_type(line, '$."{n}"') IN ('OBJECT', 'ARRAY')""" for n in alternatives)
     _create_staged(
         con,
         f"""SELECT _line,
           CASE WHEN line = '' THEN 'empty line' WHEN j IS NULL THEN 'malformed JSON: truncated or invalid'
-               WHEN {nested} THEN 'a field holds an object or a list, not a value' END AS _shape,
+               WHEN nested THEN 'a field holds an object or a list, not a value' END AS _shape,
           -- a document with none of the source's fields, or with a nested one, is kept by the names of
           -- the fields it had: its values may be identifiers no pattern recognises (a name in Latin letters)
           CASE WHEN j IS NULL THEN left(scrub_text(line), 2000)
-               WHEN coalesce({', '.join(read)}) IS NULL OR {nested}
+               WHEN coalesce({', '.join(f'j."{n}"' for n in alternatives)}) IS NULL OR nested
                THEN scrub_text('fields: ' || array_to_string(json_keys(line), ', ')) END AS _raw, {', '.join(fields)}
         FROM (SELECT _line, line,
-                -- a second brace or any bracket: only then is a field worth testing for an object or a list
-                contains(line, '[') OR contains(substr(line, 2), '{{') AS maybe_nested,
+                CASE WHEN (contains(line, '[') OR contains(substr(line, 2), '{{')) AND json_valid(line) THEN {nested} ELSE false END AS nested,
                 -- a valid document is an object when its first character other than white space is a brace
                 CASE WHEN json_valid(line) AND (starts_with(line, '{{') OR regexp_matches(line, '^\\s*[{{]'))
                      THEN from_json(line, '{struct}') END AS j

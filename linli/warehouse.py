@@ -25,7 +25,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -97,9 +96,8 @@ def blocking_quality_failures(build_file: Path, lake: Path) -> list[str]:
     build that fails one never reaches readers (its results are kept apart from the quality store)."""
     from expectations.run import blocking_failures  # the quality layer reads builds: imported when a build is judged
 
-    with tempfile.TemporaryDirectory() as scratch:
-        failed = blocking_failures(build_file, lake, Path(scratch))
-    return [f"{r['asset']} {r['rule']}: " + (r["error"] or f"{r['unexpected_count']:,} of {r['rows_checked']:,} unexpected") for r in failed]
+    return [f"{r['asset']} {r['rule']}: " + (r["error"] or f"{r['unexpected_count']:,} of {r['rows_checked']:,} unexpected")
+            for r in blocking_failures(build_file, lake)]
 
 
 def project_digest() -> str:
