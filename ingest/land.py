@@ -18,13 +18,14 @@ from typing import Iterator
 
 import duckdb
 
-from ingest.check import check_and_write, work_tables
+from ingest.check import check_and_write, quarantine_lines, work_tables
 from ingest.delivery import Delivery, delivery_id, file_delivery  # noqa: F401  (the adapters' entry points)
 from ingest.judged import rules_digest
 from ingest.lake import Lake
 from ingest.ledger import Ledger
 from ingest.pseudonymise import register_hmac
 from ingest.readers import DeliveryError
+from ingest.rules import scrub_ids
 from ingest.schemas import Source
 from ingest.stage import drop_staging, stage, stage_together, start_together, view_together
 
@@ -50,13 +51,19 @@ class Writer:
         return Together(self.lake, self.con, self.ledger, source)
 
     def refuse(self, d: Delivery, error: str) -> dict:
-        """Record a delivery no declared source claims as failed (once: a known one is skipped)."""
+        """Record a delivery no declared source claims as failed (once: a known one is skipped).
+
+        Lines held in memory (messages, which the broker forgets once acknowledged) are kept in
+        quarantine, masked like any line too broken to split; a file stays where it was delivered.
+        """
         known = self.ledger.holds(d.name, d.checksum)
         if known is not None:
             return {**known, "new": False}
+        did = delivery_id(d)
+        kept = quarantine_lines(self.lake, self.con, d, did, error) if d.lines is not None else 0
         return self.ledger.commit({
-            "delivery_id": delivery_id(d), "source": d.source.name, "file": d.name, "checksum": d.checksum,
-            "size_bytes": d.size, "status": "failed", "error": error, "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0,
+            "delivery_id": did, "source": d.source.name, "file": d.name, "checksum": d.checksum,
+            "size_bytes": d.size, "status": "failed", "error": error, "rows_read": kept, "rows_landed": 0, "rows_quarantined": kept,
         })
 
 
@@ -199,7 +206,8 @@ def _failed(row: dict, exc: Exception, lake: Lake) -> dict:
     """The ledger row of a delivery that cannot be read, or not within the memory limit: it
     replaces nothing, and the earlier version stays current."""
     judged = isinstance(exc, DeliveryError)
-    error = str(exc) if judged else (
+    # a reader's message may quote what it read: no identifier in it reaches the ledger or the console
+    error = scrub_ids(str(exc)) if judged else (
         f"does not fit the memory limit (LINLI_DUCKDB_MEMORY, now {lake.memory_limit}): {str(exc).splitlines()[0][:200]}")
     return row | {"status": "failed", "error": error, "rows_read": 0, "rows_landed": 0, "rows_quarantined": 0, "supersedes": None,
                   # out of memory, its rows were never judged: a replay under a higher limit lands it

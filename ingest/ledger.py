@@ -104,10 +104,14 @@ class Ledger:
         """A current delivery of the source with these bytes (under another file name)."""
         return next((did for did in self._landed_content.get((checksum, source), ()) if did in self.current), None)
 
-    def corrected_since(self, source: str, when: datetime) -> bool:
-        """Whether a delivery of the source has been replaced by other bytes since `when`."""
+    def rows_left_since(self, source: str, when: datetime) -> bool:
+        """Whether rows of the source may have left the lake since `when`: a delivery of it replaced
+        by other bytes, or by an attempt at the same bytes that landed fewer rows (a replay under
+        rules that now refuse some)."""
+        def fewer(r: dict, was: dict) -> bool:
+            return was["checksum"] != r["checksum"] or (r["rows_landed"] or 0) < (was["rows_landed"] or 0)
         return any(r["source"] == source and r["supersedes"] and r["finished_at"] > when
-                   and self._by_id[r["supersedes"]]["checksum"] != r["checksum"] for r in self._rows)
+                   and fewer(r, self._by_id[r["supersedes"]]) for r in self._rows)
 
     def is_current(self, did: str, excluding_file: str | None = None) -> bool:
         return did in self.current and self.current[did] != excluding_file

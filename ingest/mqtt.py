@@ -8,7 +8,8 @@ quarantines a key seen earlier in the same batch, or already landed by an earlie
 
 Each batch of one source is a delivery `mqtt/<source>/<first arrival, UTC>-<sha256[:16]>`
 whose lines are the payloads in arrival order, so a broken payload is quarantined with its
-reason like a broken line of a file.
+reason like a broken line of a file. Messages on a topic no source is declared for are a failed
+delivery whose payloads quarantine keeps, masked.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.land import Delivery, Writer, lake_writer
+from ingest.rules import scrub_text
 from ingest.run import UNKNOWN
 from ingest.schemas import SOURCES
 from linli.mqtt_connect import connect as connect_client
@@ -131,10 +133,12 @@ def _land_batch(w: Writer, messages: list[_Message]) -> list[dict]:
         checksum = hashlib.sha256(body).hexdigest()
         first = datetime.fromtimestamp(batch[0].arrived, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         delivery = f"mqtt/{name}/{first}-{checksum[:16]}"
-        if name not in SOURCES:
-            rows.append(w.refuse(Delivery(UNKNOWN, delivery, checksum, len(body)),
-                                 f"no source is declared for topic {batch[0].topic!r}: {len(batch)} messages not landed"))
-            continue
         lines = pa.table({"_line": pa.array(range(1, len(batch) + 1), pa.int64()), "line": pa.array(payloads, pa.string())})
+        if name not in SOURCES:
+            # acknowledged, the messages are gone from the broker: quarantine keeps them, masked
+            topic = scrub_text(batch[0].topic)
+            rows.append(w.refuse(Delivery(UNKNOWN, delivery, checksum, len(body), lines=lines),
+                                 f"no source is declared for topic {topic!r}: its messages are not landed"))
+            continue
         rows.append(w.land(Delivery(SOURCES[name], delivery, checksum, len(body), lines=lines)))
     return rows

@@ -21,10 +21,12 @@ import pyarrow.csv as pacsv
 from charset_normalizer import from_bytes
 from python_calamine import CalamineWorkbook
 
+from ingest.rules import scrub_text
 from linli.sql import sql_text
 SAMPLE_BYTES = 1 << 20
 SCAN_BYTES = 1 << 24
 MAX_LINE_BYTES = 1 << 24  # a "line" longer than 16 MiB is no record of any source
+LINE_DELIMITERS = "\x1f\x1e\x1d\x1c\x01\x02"  # for reading whole lines as one field: characters text rarely holds
 # The detector's mean mess ratio (0 clean, 1 garbage) of a sample decoded as GB18030 below which
 # it is taken for GB18030. Exports of plates and codes (蒙K4LAM9 beside 出, 小型轿车) measure up
 # to about 0.4, above the detector's default cut of 0.2; Western single-byte text measures 0.8.
@@ -36,6 +38,10 @@ TOTAL_ROW_MARKERS = ("合计", "总计", "小计")
 
 class DeliveryError(Exception):
     """The whole delivery cannot be read; the message is recorded in the ledger."""
+
+
+class _HoldsDelimiter(Exception):
+    """A line holds the character Arrow was told delimits fields."""
 
 
 @dataclass(frozen=True)
@@ -116,16 +122,25 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, content: Content) -> 
             text = str(exc)
             if "line size" in text.lower() or "maximum line" in text.lower():
                 raise DeliveryError(f"a line longer than {MAX_LINE_BYTES >> 20} MiB: not a record of this source") from exc
-            raise DeliveryError(f"unreadable as {encoding} text: {text.splitlines()[0][:200]}") from exc
+            raise DeliveryError(f"unreadable as {encoding} text: {scrub_text(text.splitlines()[0])[:200]}") from exc
         return
     # Other encodings, and text with a carriage return anywhere: DuckDB takes the line ending of
     # a file's first line for all of it, so a CR LF after LF-ended lines (files joined from two
     # systems) would count as two lines, one a phantom empty one. Arrow reads LF, CR LF and CR alike.
-    con.execute("CREATE OR REPLACE TEMP TABLE lines (_line BIGINT, line VARCHAR)")
-    for batch in _stream_lines(path, encoding, MAX_LINE_BYTES):
-        con.register("lines_batch", batch)
-        con.execute("INSERT INTO lines SELECT _line, line FROM lines_batch")
-        con.unregister("lines_batch")
+    # Arrow splits a line at its delimiter, so the delimiter must be a character the file does not
+    # hold: a control character, the next one tried should a line hold the first.
+    for delimiter in LINE_DELIMITERS:
+        con.execute("CREATE OR REPLACE TEMP TABLE lines (_line BIGINT, line VARCHAR)")
+        try:
+            for batch in _stream_lines(path, encoding, MAX_LINE_BYTES, delimiter):
+                con.register("lines_batch", batch)
+                con.execute("INSERT INTO lines SELECT _line, line FROM lines_batch")
+                con.unregister("lines_batch")
+            return
+        except _HoldsDelimiter:
+            continue
+    raise DeliveryError(f"unreadable as {encoding} text: its lines hold every control character that could delimit them")
+
 
 
 def has_carriage_return(path: Path) -> bool:
@@ -142,10 +157,10 @@ def load_line_table(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
     con.unregister("lines_in")
 
 
-def _stream_lines(path: Path, encoding: str, batch_bytes: int) -> Iterator[pa.Table]:
+def _stream_lines(path: Path, encoding: str, batch_bytes: int, delimiter: str) -> Iterator[pa.Table]:
     read = pacsv.ReadOptions(column_names=["line"], block_size=batch_bytes, encoding=encoding)
-    # No delimiter or quote can split a line: each one arrives whole.
-    parse = pacsv.ParseOptions(delimiter="\x1f", quote_char=False, escape_char=False, ignore_empty_lines=False)
+    # No quote can split a line, nor a delimiter the file does not hold: each line arrives whole.
+    parse = pacsv.ParseOptions(delimiter=delimiter, quote_char=False, escape_char=False, ignore_empty_lines=False)
     convert = pacsv.ConvertOptions(column_types={"line": pa.string()}, strings_can_be_null=False, quoted_strings_can_be_null=False)
     try:
         reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
@@ -156,9 +171,12 @@ def _stream_lines(path: Path, encoding: str, batch_bytes: int) -> Iterator[pa.Ta
             first += n
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         text = str(exc)
+        if "Expected 1 columns" in text:
+            raise _HoldsDelimiter from exc
         if "straddling" in text or "block" in text:
             raise DeliveryError(f"a line longer than {MAX_LINE_BYTES >> 20} MiB: not a record of this source") from exc
-        raise DeliveryError(f"unreadable as {encoding} text: {text[:200]}") from exc
+        # the reader's message may quote the line it stopped at
+        raise DeliveryError(f"unreadable as {encoding} text: {scrub_text(text)[:200]}") from exc
 
 
 def _cell(value) -> str | None:

@@ -4,8 +4,9 @@ Quarantined rows keep only masked personal data, so replay goes back to the deli
 each delivery that has quarantined rows (or that failed as a whole) is landed again as a new
 attempt that supersedes the file's current version. Rows that now pass land; the rest stay quarantined.
 A delivery last judged under today's rules (`ingest.judged`) would be judged the same, and is left
-as it is, unless it refused events as already landed by another delivery and a delivery of its
-source has been corrected since: those events may be landed nowhere now.
+as it is, unless it refused events as already landed by another delivery and rows of its source
+have left the lake since (a correction, or a replay that refused them): those events may be
+landed nowhere now.
 """
 
 from __future__ import annotations
@@ -21,10 +22,21 @@ from ingest.land import file_delivery, lake_writer
 from ingest.run import source_for
 
 
+# A replay may refuse rows an earlier replay of the same run refused as landed by it: the run
+# goes on until no delivery is left to replay. Each pass after the first replays only deliveries
+# that refused keys another delivery has given up since, and lands them; this bounds the passes
+# should that ever not settle.
+MAX_PASSES = 8
+
+
 def replay(lake_root: Path, deliveries: Path, only_source: str | None = None) -> pl.DataFrame:
     rows = []
     with lake_writer(lake_root) as w:
-        rows = [w.land(d, replay_of=last_id) for d, last_id in _refused(w.ledger, deliveries, only_source)]
+        for _ in range(MAX_PASSES):
+            replayed = [w.land(d, replay_of=last_id) for d, last_id in _refused(w.ledger, deliveries, only_source)]
+            if not replayed:
+                break
+            rows += replayed
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
 
@@ -47,7 +59,7 @@ def _refused(ledger, deliveries: Path, only_source: str | None):
 
 def _landed_elsewhere_may_have_gone(ledger, last: dict) -> bool:
     """Whether rows the delivery refused as already landed elsewhere may have left the lake since."""
-    if not last["rows_quarantined"] or not ledger.corrected_since(last["source"], last["finished_at"]):
+    if not last["rows_quarantined"] or not ledger.rows_left_since(last["source"], last["finished_at"]):
         return False
     quarantined = ledger.lake.quarantine / last["source"] / f"{last['delivery_id']}.parquet"
     return duckdb.execute(f"SELECT count(*) FROM '{quarantined}' WHERE list_contains(reasons, '{LANDED_ELSEWHERE}')").fetchone()[0] > 0

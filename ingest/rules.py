@@ -48,23 +48,34 @@ FIXED_OFFSET_SINCE = 1992
 
 # Identifiers masked wherever they stand in text (a line too broken to split, free text), each
 # keeping enough to recognise one's own record, in the ways people write them: an ID number or a
-# mobile number with spaces, dashes, dots or +86, a plate with a dot or a dash, a number right
-# after a label (ID…, Tel…), digits in full width (first made ASCII). A run of digits is masked
-# whole however long, so nothing run together with an identifier stays readable; a device code
-# (DR150602…) may come out masked too, which costs a reader nothing. Python's `re` and DuckDB's
-# RE2 read these patterns alike.
-FULL_WIDTH, ASCII = "０１２３４５６７８９Ｘｘ＋－", "0123456789Xx+-"
+# mobile number broken up by spaces, dashes, dots or slashes, a mobile number with +86 or its
+# first three digits in brackets, a plate with a dot, a dash or spaces and a 学/警/挂 ending, a
+# number right after a label (ID…, Tel…). Digits, letters and spaces in full width are first made
+# ASCII, and characters of no width dropped. A run of digits is masked whole however long, so
+# nothing run together with an identifier stays readable; a cut ID number is masked from fourteen
+# digits on (its region and birth date); a device code (DR150602…) may come out masked too,
+# which costs a reader nothing. Python's `re` and DuckDB's RE2 read these patterns alike.
+FULL_WIDTH = "０１２３４５６７８９＋－．／（）\u3000\u00a0" + "".join(chr(0xFF21 + i) + chr(0xFF41 + i) for i in range(26))
+ASCII = "0123456789+-./()  " + "".join(chr(0x41 + i) + chr(0x61 + i) for i in range(26))
+NO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_SEP = "[ ./-]{0,2}"  # what people put between groups of digits
+_PLATE_SEP = "[ ./·・•-]{0,2}"
 IDENTIFIER_MASKS = (
-    (r"(^|[^0-9])([1-9][0-9]{5})[ -]?(?:[0-9][ -]?){5,}([0-9]{3}[0-9Xx])", r"\1\2********\3"),  # ID numbers, 15 to 18 characters, cut ones too
-    (r"(^|[^0-9])(?:(?:\+?86|0086)[ .-]?)?(1[3-9][0-9])[ .-]?[0-9]{4}[ .-]?([0-9]{4})", r"\1\2****\3"),  # mobile numbers
-    (r"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼])[ ·・•-]?([A-Za-z])[ ·・•-]?[A-Za-z0-9]{3,4}([A-Za-z0-9]{2})",
-     r"\1\2***\3"),  # plates
+    # ID numbers, 15 to 18 characters, and cut ones from 14 digits
+    (rf"(^|[^0-9])([1-9][0-9]{{5}}){_SEP}(?:[0-9]{_SEP}){{4,}}([0-9]{{3}}[0-9Xx])", r"\1\2********\3"),
+    # mobile numbers
+    (rf"(^|[^0-9])(?:(?:\+?86|0086){_SEP})?\(?(1[3-9][0-9])\)?(?:{_SEP}[0-9]){{4}}((?:{_SEP}[0-9]){{4}})", r"\1\2****\3"),
+    # plates
+    (rf"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]){_PLATE_SEP}([A-Za-z])(?:{_PLATE_SEP}[A-Za-z0-9]){{2,4}}{_PLATE_SEP}([A-Za-z0-9]{{2}}|[A-Za-z0-9][学警挂领使港澳])",
+     r"\1\2***\3"),
 )
-# In text too broken to tell its fields apart, any run of Chinese characters may be a name: each keeps its first.
-NAME_MASK = (r"([一-龥])[一-龥]+", r"\1**")
+# In text too broken to tell its fields apart, any run of Han characters (Extension A too) or of
+# Mongolian script may be a name: each keeps its first character.
+_NAME_CHARS = "[\u3400-\u4dbf\u4e00-\u9fff\u1820-\u18af]"
+NAME_MASK = (f"({_NAME_CHARS}){_NAME_CHARS}+", r"\1**")
 
 
-_AS_ASCII = f"translate(x, '{FULL_WIDTH}', '{ASCII}')"
+_AS_ASCII = f"translate(x, '{FULL_WIDTH}{NO_WIDTH}', '{ASCII}')"  # characters past the end of the second list are dropped
 
 
 def _masking(x: str, masks) -> str:
@@ -73,12 +84,17 @@ def _masking(x: str, masks) -> str:
     return x
 
 
-def scrub_text(value: str) -> str:
-    """A broken line (or a header cell that may be one) masked as the `scrub_text` macro masks it."""
-    value = value.translate(str.maketrans(FULL_WIDTH, ASCII))
-    for pattern, replacement in (*IDENTIFIER_MASKS, NAME_MASK):
+def scrub_ids(value: str) -> str:
+    """Text with its identifiers masked as the `scrub_ids` macro masks them."""
+    value = value.translate(str.maketrans(FULL_WIDTH, ASCII, NO_WIDTH))
+    for pattern, replacement in IDENTIFIER_MASKS:
         value = re.sub(pattern, replacement, value)
     return value
+
+
+def scrub_text(value: str) -> str:
+    """A broken line (or a header cell that may be one) masked as the `scrub_text` macro masks it."""
+    return re.sub(*NAME_MASK, scrub_ids(value))
 
 
 # Parsing and scrubbing used while landing: any vendor's time layout into one instant, dates,
@@ -86,6 +102,11 @@ def scrub_text(value: str) -> str:
 MACROS |= {
     "scrub_ids": f"(x) AS {_masking(_AS_ASCII, IDENTIFIER_MASKS)}",
     "scrub_text": f"(x) AS {_masking('scrub_ids(x)', (NAME_MASK,))}",
+    # A line too broken to split, as quarantine keeps it: masked before it is cut, so that a cut
+    # leaves no identifier too short for its pattern. A long run of base64 is an image (a face
+    # snapshot cut off with its line), and JSON's \\uXXXX escapes may spell a name: neither is kept.
+    "kept_line": r"""(x) AS left(scrub_text(regexp_replace(regexp_replace(x,
+        '[A-Za-z0-9+/]{64,}={0,2}', '<base64>', 'g'), '(\\u[0-9A-Fa-f]{4})(\\u[0-9A-Fa-f]{4})+', '\1**', 'g')), 2000)""",
     # ISO text first: most feeds send it, and a cast is far cheaper than a pattern (no cast reads 13 digits)
     "parse_time": rf"""(x) AS coalesce(
         CASE WHEN length(x) = 19 AND x >= '{FIXED_OFFSET_SINCE}' THEN try_cast(x || '+08:00' AS TIMESTAMPTZ) END,

@@ -154,6 +154,11 @@ def resolve_columns(source: Source, delivered: Iterable[str]) -> tuple[dict[str,
     return mapping, unknown
 
 
+def _ignored(unknown: list[str]) -> str | None:
+    """The ledger's note of columns no declaration names: a header cell may hold anything a clerk typed."""
+    return f"ignored columns: {[scrub_text(name) for name in unknown]}" if unknown else None
+
+
 # What staging leaves in the connection, dropped once the rows are checked: the view, the text it
 # reads, the Arrow tables registered for it, and the rows of deliveries staged together.
 STAGING_VIEW, STAGING_TABLE, REGISTERED, TOGETHER = "staged", "lines", ("quoted", "batch"), "staged_together"
@@ -257,7 +262,7 @@ def _stage_json(con, source: Source, index: int) -> None:
                WHEN nested THEN 'a field holds an object or a list, not a value' END AS _shape,
           -- a document with none of the source's fields, or with a nested one, is kept by the names of
           -- the fields it had: its values may be identifiers no pattern recognises (a name in Latin letters)
-          CASE WHEN j IS NULL THEN left(scrub_text(line), 2000)
+          CASE WHEN j IS NULL THEN kept_line(line)
                WHEN coalesce({', '.join(f'j."{n}"' for n in alternatives)}) IS NULL OR nested
                THEN scrub_text('fields: ' || array_to_string(json_keys(line), ', ')) END AS _raw, {', '.join(fields)}
         FROM (SELECT _line, line,
@@ -303,7 +308,7 @@ def _stage_csv(con, source: Source, index: int) -> str | None:
           CASE WHEN line = '' THEN 'empty line'
                WHEN len(f) > {n} THEN 'extra columns: ' || len(f) || ' fields where the header has {n}'
                WHEN len(f) < {n} THEN 'missing columns: ' || len(f) || ' fields where the header has {n}' END AS _shape,
-          CASE WHEN len(f) <> {n} THEN left(scrub_text(line), 2000) END AS _raw, {select}
+          CASE WHEN len(f) <> {n} THEN kept_line(line) END AS _raw, {select}
         -- every field trimmed in one expression over the list (one per column would make the
         -- statement cost more to plan than a small delivery's rows cost to run), and only on a
         -- line where some field may start or end with a space
@@ -311,7 +316,7 @@ def _stage_csv(con, source: Source, index: int) -> str | None:
               FROM ({fields}))""",
         index,
     )
-    return f"ignored columns: {unknown}" if unknown else None
+    return _ignored(unknown)
 
 
 def _stage_xlsx(con, source: Source, index: int, header: list[str], table: pa.Table) -> str | None:
@@ -323,7 +328,7 @@ def _stage_xlsx(con, source: Source, index: int, header: list[str], table: pa.Ta
     con.register("batch", pa.table(columns))
     values = ", ".join(f"nullif(\"{c.name}\", '') AS \"{c.name}\"" for c in source.read_columns)  # cells come trimmed from the reader
     _create_staged(con, f"SELECT _line, _shape, _raw, {values} FROM batch", index)
-    return f"ignored columns: {unknown}" if unknown else None
+    return _ignored(unknown)
 
 
 # ---------------------------------------------------------------- checking

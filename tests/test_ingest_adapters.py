@@ -245,6 +245,32 @@ def test_mqtt_crash_before_commit_loses_nothing(tmp_path, door, session, monkeyp
     assert set(_landed(lake)["event_id"]) == expected
 
 
+def test_mqtt_messages_on_an_undeclared_topic_are_kept_masked(tmp_path, door, session):
+    """The broker forgets what is acknowledged: a topic no source claims fails, its payloads kept in quarantine."""
+    lines, _ = door
+    client_id, prefix = session
+    lake = tmp_path / "lake"
+    id_no = next(m.group() for m in map(ID_RE.search, lines) if m)
+    payloads = [json.dumps({"lift": "L-07", "state": "stuck", "caller_id_no": id_no, "tel": "138 0013 8000"}),
+                "not json at all", lines[1]]
+
+    consumer = Consumer(lake, client_id, prefix)
+    _publish(f"{prefix}/lift_alarm", payloads)
+    _publish(f"{prefix}/door_access", lines[2:12])
+    rows = consumer.result()
+
+    lift = rows.filter(pl.col("file").str.starts_with("mqtt/lift_alarm/"))
+    assert lift["status"].to_list() == ["failed"] and "lift_alarm" in lift["error"][0]
+    assert (lift["rows_read"].to_list(), lift["rows_quarantined"].to_list(), lift["rows_landed"].to_list()) == ([3], [3], [0])
+    kept = pl.read_parquet(lake / "quarantine" / "unknown" / f"{lift['delivery_id'][0]}.parquet").sort("line")
+    assert kept["line"].to_list() == [1, 2, 3] and kept["file"].to_list() == [lift["file"][0]] * 3
+    assert all(r == [lift["error"][0]] for r in kept["reasons"].to_list())
+    assert '"lift": "L-07"' in kept["record"][0] and kept["record"][1] == "not json at all"
+    assert id_no[-4:] in kept["record"][0] and id_no not in kept["record"][0]
+    assert (rows.filter(pl.col("source") == "door_access")["rows_landed"].sum()) == 10  # the other topic lands as before
+    _no_clear_identifier(lake)
+
+
 # ---------------------------------------------------------------- databases
 
 

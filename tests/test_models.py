@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import shutil
 import time
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -156,9 +158,10 @@ def test_a_new_day_rebuilds_only_that_day(city, tmp_path):
 
 
 def test_residents_moving_away_or_listed_twice_and_orders_moving_on_do_not_stop_a_build(city, lake, tmp_path):
-    """A registry re-delivered without five residents closes their residences; a resident in
-    two communities' registries at once counts once, and the raw zone's suite warns of it; an
-    order in a later day's file, evaluated now, is one order in its latest state."""
+    """A registry re-delivered without five residents closes their residences, but not that of a
+    resident whose row it has with a mistyped phone number (refused); a resident in two
+    communities' registries at once counts once, and the raw zone's suite warns of it; an order in
+    a later day's file, evaluated now, is one order in its latest state."""
     from expectations.run import connect as quality_connect, run_suites
     from ingest.readers import detect_encoding
 
@@ -168,7 +171,13 @@ def test_residents_moving_away_or_listed_twice_and_orders_moving_on_do_not_stop_
     id_at = next(i for i, h in enumerate(header.split(",")) if h in ("公民身份号码", "身份证号", "身份证号码", "证件号码"))
     redelivered = tmp_path / "redelivered" / "registry"
     redelivered.mkdir(parents=True)
-    (redelivered / registry.name).write_text("\n".join([header, *rows[:-5]]) + "\n", encoding=encoding)
+    phone_at = next(i for i, h in enumerate(header.split(",")) if h in ("联系电话", "手机号码", "手机号", "电话"))
+    landed = {k for (k,) in duckdb.sql(f"SELECT id_no_key FROM '{lake}/raw/registry/*.parquet'").fetchall()}
+    at, fields = next((n, r.split(",")) for n, r in enumerate(rows[:-5]) if n > 0 and len(r.split(",")) == len(header.split(","))
+                      and re.fullmatch(r"1[3-9][0-9]{9}", r.split(",")[phone_at]) and hmac_hex(r.split(",")[id_at]) in landed)
+    kept_phone, fields[phone_at] = fields[phone_at], fields[phone_at][:-1]  # a digit short: the row is refused
+    rows_now = [*rows[:at], ",".join(fields), *rows[at + 1:-5]]
+    (redelivered / registry.name).write_text("\n".join([header, *rows_now]) + "\n", encoding=encoding)
     (redelivered / "150699999001_迁入补录_实有人口.csv").write_text(f"{header}\n{rows[0]}\n", encoding=encoding)
     orders = sorted((city / "deliveries" / "work_orders").rglob("*.csv"))[0]
     order_header, *order_rows = orders.read_text(encoding="utf-8").splitlines()
@@ -187,6 +196,10 @@ def test_residents_moving_away_or_listed_twice_and_orders_moving_on_do_not_stop_
     closed = con.execute("SELECT person_key, valid_to FROM people.residence WHERE person_key IN (SELECT unnest(?))", [departed]).fetchall()
     assert len(closed) == 5 and all(valid_to is not None for _, valid_to in closed)
     assert con.execute("SELECT count(*) FROM people.resident WHERE person_key IN (SELECT unnest(?))", [departed]).fetchone()[0] == 0
+    refused = hmac_hex(fields[id_at])
+    assert con.execute("SELECT valid_to FROM people.residence WHERE person_key = ?", [refused]).fetchall() == [(None,)]
+    [(phone,)] = con.execute("SELECT phone_masked FROM people.resident WHERE person_key = ?", [refused]).fetchall()
+    assert phone == f"{kept_phone[:3]}****{kept_phone[-4:]}"  # the row the file's earlier version landed
     twice = hmac_hex(rows[0].split(",")[id_at])
     assert con.execute("SELECT count(*) FROM people.resident WHERE person_key = ?", [twice]).fetchone()[0] == 1
     assert con.execute("SELECT status, satisfaction FROM event.work_order WHERE order_no = ?", [moved[0]]).fetchall() == [("evaluated", 5)]
@@ -199,8 +212,6 @@ def test_residents_moving_away_or_listed_twice_and_orders_moving_on_do_not_stop_
 def test_every_view_reads_through_the_published_link(warehouse):
     """Opened as current.duckdb (the path the README, Superset and SQL clients use) or attached
     under another name, the staging and intermediate views find their tables."""
-    import duckdb
-
     con = duckdb.connect(str(current(warehouse)), read_only=True)
     views = con.execute("SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal").fetchall()
     assert len(views) > 20

@@ -1,6 +1,7 @@
 -- Who lives where, from when to when, over every registry delivery (superseded ones too):
 -- a registration in another house closes the earlier one, and so does a registry that stops
--- listing the person (moved away, left the city), on the day that registry landed.
+-- listing the person (moved away, left the city), on the day that registry landed. A row the
+-- current version refused still lists the person.
 with rows as (
     select
         r.id_no_key as person_key,
@@ -8,9 +9,10 @@ with rows as (
         r.moved_in,
         r._file as file,
         r.landed_at,
-        c.delivery_id is not null as listed_now
+        c.delivery_id is not null or q.id_no_key is not null as listed_now
     from {{ delivered_rows('registry') }} r
     left join {{ ref('stg_lake__current_deliveries') }} c on c.delivery_id = r._delivery_id
+    left join {{ ref('stg_community_office__registry_refused') }} q on q.id_no_key = r.id_no_key and q.file = r._file
 ),
 
 registrations as (
