@@ -13,6 +13,7 @@ from ingest.schemas import PII_CLASSES, SOURCES, SYSTEM_OF
 
 SOURCES_YAML = Path(__file__).resolve().parent.parent / "dbt_project" / "models" / "staging" / "_raw__sources.yml"
 LAKE = "{{ env_var('LINLI_LAKE', '../data/lake') }}"
+ABSENT_ENV = "LINLI_ABSENT_SOURCES"
 HEADER = "# Rendered by `linli dbt-sources` from ingest/schemas.py: edit the declarations, not this file.\n"
 
 
@@ -31,8 +32,18 @@ def _table(source) -> dict:
         "columns": columns,
     }
     glob = f"{LAKE}/raw/{source.name}/**/*.parquet" if source.is_event else f"{LAKE}/raw/{source.name}/*.parquet"
-    table["config"] = {"external_location": f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"}
+    files = f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+    # a source that has delivered nothing yet reads as no rows of its declared columns
+    empty = "(select " + ", ".join(f'cast(null as {lc.type}) as "{lc.name}"' for lc in source.lake_columns()) + " where false)"
+    table["config"] = {"external_location":
+                       f"{{% if '{source.name}' in env_var('{ABSENT_ENV}', '').split(',') %}}{empty}{{% else %}}{files}{{% endif %}}"}
     return table
+
+
+def absent_sources(lake: Path) -> str:
+    """The value of `LINLI_ABSENT_SOURCES` for a build of this lake: the sources dbt reads that
+    have no file in its raw zone yet, comma-separated."""
+    return ",".join(s.name for s in SOURCES.values() if s.paths and not any((Path(lake) / "raw" / s.name).rglob("*.parquet")))
 
 
 def render() -> str:

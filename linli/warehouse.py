@@ -30,6 +30,8 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.dbt_sources import ABSENT_ENV, absent_sources
+
 PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 REFERENCE = Path(__file__).resolve().parent / "reference"  # seeded too (dbt_project.yml seed-paths)
 KEEP_BUILDS = 3
@@ -65,7 +67,8 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     target = new_build(warehouse, started.strftime("%Y%m%dT%H%M%S%f"), full_refresh)
     if changed and target.exists():  # nothing else can differ from the copy: build below these sources only
         select = below(changed)
-    env = {**os.environ, "LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": target.name}  # relative: the profile stays the same
+    env = {**os.environ, "LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": target.name,  # relative: the profile stays the same
+           ABSENT_ENV: absent_sources(lake)}
     args = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
             "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs")]
     if full_refresh:

@@ -478,13 +478,13 @@ def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
 
 def test_text_people_type_lands_without_identifiers_and_a_refused_row_without_names(tmp_path):
     """A registry's free-text columns (address, special groups, household number, nationality)
-    land with identifiers masked; a refused row's other columns lose names too; a column the
-    header adds is named in the ledger masked."""
+    land with identifiers masked; an ethnicity GB 3304 does not name is refused; a refused row's
+    other columns lose names too; a column the header adds is named in the ledger masked."""
     d, lake = tmp_path / "deliveries", tmp_path / "lake"
-    header = "姓名,性别,证件类型,公民身份号码,出生日期,人口类型,户号,与户主关系,房屋编码,现住址,特殊人群,国籍,填表人:欧阳修文 13912340011"
-    row = "张三,男,居民身份证,15062119900101004X,1990-01-01,户籍,{household},户主,150602001001B001001001,{address},{groups},中国,"
-    landed = row.format(household="150602199001011234", address="东城社区3栋 户主电话13912340021", groups="独居老人 蒙K12399")
-    refused = row.format(household="H002", address="户主慕容复生家", groups="").replace("1990-01-01", "1990-13-45").replace("004X", "0058")
+    header = "姓名,性别,证件类型,公民身份号码,出生日期,民族,人口类型,户号,与户主关系,房屋编码,现住址,特殊人群,国籍,填表人:欧阳修文 13912340011"
+    row = "张三,男,居民身份证,15062119900101004X,1990-01-01,{ethnicity},户籍,{household},户主,150602001001B001001001,{address},{groups},中国,"
+    landed = row.format(ethnicity="蒙古族", household="150602199001011234", address="东城社区3栋 户主电话13912340021", groups="独居老人 蒙K12399")
+    refused = row.format(ethnicity="令狐冲明", household="H002", address="户主慕容复生家", groups="").replace("1990-01-01", "1990-13-45").replace("004X", "0058")
     _write(d, "registry/150602001001_测试社区_实有人口.csv", "\n".join([header, landed, refused]).encode() + b"\n")
     ingest_directory(d, lake)
     (status,) = _status(lake).values()
@@ -494,7 +494,8 @@ def test_text_people_type_lands_without_identifiers_and_a_refused_row_without_na
     assert person["household_no"] == "150602********1234" and person["address"] == "东城社区3栋 户主电话139****0021"
     assert person["special_groups"] == "独居老人 蒙K***99"
     [(record, reasons)] = duckdb.sql(f"SELECT record, reasons FROM '{lake}/quarantine/registry/*.parquet'").fetchall()
-    assert reasons == ["birth_date: not a valid date"] and json.loads(record)["address"] == "户**", record
+    assert reasons == ["birth_date: not a valid date", "ethnicity: not an allowed value"], reasons
+    assert (json.loads(record)["address"], json.loads(record)["ethnicity"]) == ("户**", "令**"), record
 
 
 def test_a_line_holding_a_control_character_is_a_line_like_any_other(tmp_path):

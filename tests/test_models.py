@@ -177,6 +177,12 @@ def test_residents_moving_away_or_listed_twice_and_orders_moving_on_do_not_stop_
                       and re.fullmatch(r"1[3-9][0-9]{9}", r.split(",")[phone_at]) and hmac_hex(r.split(",")[id_at]) in landed)
     kept_phone, fields[phone_at] = fields[phone_at], fields[phone_at][:-1]  # a digit short: the row is refused
     rows_now = [*rows[:at], ",".join(fields), *rows[at + 1:-5]]
+    # a householder's ID number mistyped: the row names nobody, and the household is left without one
+    relation_at, household_at = (next(i for i, h in enumerate(header.split(",")) if h == name) for name in ("与户主关系", "户号"))
+    head_at, head = next((n, r.split(",")) for n, r in enumerate(rows_now) if 0 < n != at and len(r.split(",")) == len(header.split(","))
+                         and r.split(",")[relation_at] == "户主" and r.split(",")[id_at][-1].isdigit())
+    head[id_at] = head[id_at][:-1] + str((int(head[id_at][-1]) + 1) % 10)
+    rows_now[head_at] = ",".join(head)
     (redelivered / registry.name).write_text("\n".join([header, *rows_now]) + "\n", encoding=encoding)
     (redelivered / "150699999001_迁入补录_实有人口.csv").write_text(f"{header}\n{rows[0]}\n", encoding=encoding)
     orders = sorted((city / "deliveries" / "work_orders").rglob("*.csv"))[0]
@@ -200,6 +206,8 @@ def test_residents_moving_away_or_listed_twice_and_orders_moving_on_do_not_stop_
     assert con.execute("SELECT valid_to FROM people.residence WHERE person_key = ?", [refused]).fetchall() == [(None,)]
     [(phone,)] = con.execute("SELECT phone_masked FROM people.resident WHERE person_key = ?", [refused]).fetchall()
     assert phone == f"{kept_phone[:3]}****{kept_phone[-4:]}"  # the row the file's earlier version landed
+    # published all the same: the missing householder is a warning of the quality suites
+    assert con.execute("SELECT householders FROM people.household WHERE household_no = ?", [head[household_at]]).fetchall() == [(0,)]
     twice = hmac_hex(rows[0].split(",")[id_at])
     assert con.execute("SELECT count(*) FROM people.resident WHERE person_key = ?", [twice]).fetchone()[0] == 1
     assert con.execute("SELECT status, satisfaction FROM event.work_order WHERE order_no = ?", [moved[0]]).fetchall() == [("evaluated", 5)]
@@ -207,6 +215,46 @@ def test_residents_moving_away_or_listed_twice_and_orders_moving_on_do_not_stop_
     [result] = [r for r in run_suites(quality_connect(current(tmp_path / "wh").resolve(), tmp_path / "lake"), tmp_path / "quality",
                                       assets=["raw.registry"]) if r["rule"] == "key_unique"]
     assert (result["severity"], result["passed"], result["unexpected_count"]) == ("warn", False, 1)
+
+
+def test_a_late_meter_day_and_a_corrected_device_registry_reach_the_days_built_before(city, tmp_path):
+    """Built incrementally, the libraries equal a full build when a day's meter file comes after
+    the day after it (the first reading after it is measured from it), and when the device
+    registry is corrected (the events of a device it now places are placed, on every day)."""
+    deliveries, lake, wh, full = tmp_path / "deliveries", tmp_path / "lake", tmp_path / "wh", tmp_path / "full"
+    late = sorted((city / "deliveries" / "feeds" / "meter" / "2024-05-02").glob("*goldcard*"))[0]
+    link_deliveries(city / "deliveries", deliveries, lambda day: True)
+    (deliveries / late.relative_to(city / "deliveries")).unlink()
+    ingest_directory(deliveries, lake)
+    build(lake, wh, full_refresh=True)
+
+    shutil.copy(late, deliveries / late.relative_to(city / "deliveries"))
+    ingest_directory(deliveries, lake)
+    assert build(lake, wh)["changed"] == ["meter"]
+    assert _query(wh, "SELECT min(event_date)::VARCHAR FROM build.rebuilt_days") == [("2024-05-02",)]
+    build(lake, full, full_refresh=True)
+    assert store_checksums(current(wh).resolve()) == store_checksums(current(full).resolve())
+
+    [(device,)] = _query(wh, "SELECT min(device_id) FROM event.door_access WHERE is_unknown_device")
+    registry = deliveries / "device" / "device_registry.csv"
+    header, known, *rest = registry.read_text(encoding="utf-8").splitlines()
+    registry.unlink()  # a hard link to the city's own file: written anew, not through
+    registry.write_text("\n".join([header, known, *rest, device + known[known.index(","):]]) + "\n", encoding="utf-8")
+    ingest_directory(deliveries, lake)
+    build(lake, wh)
+    assert _query(wh, f"SELECT count(*) FROM event.door_access WHERE device_id = '{device}' AND (is_unknown_device OR community_code IS NULL)") == [(0,)]
+    build(lake, full, full_refresh=True)
+    assert store_checksums(current(wh).resolve()) == store_checksums(current(full).resolve())
+
+
+def test_a_source_that_has_delivered_nothing_yet_is_an_empty_library(city, tmp_path):
+    """A new deployment: the first day landed, and no work order delivered yet."""
+    deliveries = link_deliveries(city / "deliveries", tmp_path / "deliveries", lambda day: day is None or day == "2024-05-01")
+    shutil.rmtree(deliveries / "work_orders", ignore_errors=True)
+    ingest_directory(deliveries, tmp_path / "lake")
+    build(tmp_path / "lake", tmp_path / "wh")
+    assert _query(tmp_path / "wh", "SELECT count(*) FROM event.work_order") == [(0,)]
+    assert _query(tmp_path / "wh", "SELECT count(*) > 0 FROM event.door_access") == [(True,)]
 
 
 def test_every_view_reads_through_the_published_link(warehouse):

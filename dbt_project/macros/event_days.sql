@@ -7,12 +7,19 @@ where status = 'landed'
 {%- endmacro %}
 
 
-{% macro new_event_days(column='event_date') -%}
+{% macro new_event_days(column='event_date', onward=false) -%}
 {#- In an incremental run, only the days this build rebuilds (see `record_rebuilt_days`): a new
     day, or a day a corrected re-delivery replaced. The days go in as constants, so the staging
-    views read those days' partitions of the lake and nothing else. -#}
+    views read those days' partitions of the lake and nothing else. A mart whose rows look back
+    to earlier days (a reading's consumption since the reading before) rebuilds `onward`: every
+    day from the first rebuilt one, since a late or corrected day changes the days after it. -#}
 {%- if is_incremental() -%}
+{%- if onward -%}
+{%- set days = rebuilt_days() %}
+where {{ column }} >= {{ "cast('" ~ days[0] ~ "' as date)" if days else 'cast(null as date)' }}
+{%- else -%}
 where {{ column }} in ({{ rebuilt_day_list() }})
+{%- endif -%}
 {%- endif -%}
 {%- endmacro %}
 
@@ -25,15 +32,20 @@ where {{ column }} in ({{ rebuilt_day_list() }})
 {%- endmacro %}
 
 
+{% macro rebuilt_days() -%}
+{#- The days this build rebuilds, earliest first, as text. -#}
+{%- if execute -%}
+{{ return(run_query('select distinct cast(event_date as string) as d from ' ~ rebuilt_days_relation() ~ ' order by d').columns[0].values()) }}
+{%- endif -%}
+{{ return([]) }}
+{%- endmacro %}
+
+
 {% macro rebuilt_day_list() -%}
 {#- The rebuilt days as date literals (a null when there are none: `in (null)` holds for no row). -#}
-{%- if execute -%}
-  {%- set days = run_query('select distinct cast(event_date as string) as d from ' ~ rebuilt_days_relation() ~ ' order by d').columns[0].values() -%}
-  {%- for day in days %}cast('{{ day }}' as date){{ ', ' if not loop.last }}{% endfor -%}
-  {%- if not days %}cast(null as date){% endif -%}
-{%- else -%}
-cast(null as date)
-{%- endif -%}
+{%- set days = rebuilt_days() -%}
+{%- for day in days %}cast('{{ day }}' as date){{ ', ' if not loop.last }}{% endfor -%}
+{%- if not days %}cast(null as date){% endif -%}
 {%- endmacro %}
 
 
@@ -41,11 +53,19 @@ cast(null as date)
 {#- On-run-start, before any node: the table `build.rebuilt_days` of the days this build rebuilds in the
     incremental event marts — those of deliveries the marts do not hold yet (a new day, a corrected
     re-delivery) and of deliveries they hold that are no longer current (superseded). Before a
-    first or full build the marts hold nothing: every day. Models and tests read it alike. -#}
+    first or full build the marts hold nothing: every day. The marts also take from registries
+    (where a device stands, whose a vehicle is): when a current delivery of one of those has
+    changed since the marts were built (`build.registry_deliveries`), every day is rebuilt.
+    Models and tests read it alike. -#}
 {%- if execute and flags.WHICH in ('build', 'run') and builds_models() -%}
   {%- set marts = incremental_marts() -%}
   {%- set sources = [] -%}
   {%- for node, mart_sources in marts %}{% for s in mart_sources if s not in sources %}{% do sources.append(s) %}{% endfor %}{% endfor -%}
+  {%- set registries = registries_of(marts) -%}
+  {%- set recorded = load_relation(registry_deliveries_relation()) -%}
+  {%- set registries_now -%}
+    select delivery_id from current_deliveries where source in ('{{ registries | join("', '") }}')
+  {%- endset -%}
   {%- set days -%}
     with current_deliveries as (
         {{ current_deliveries(source('raw', 'ledger')) }}
@@ -58,16 +78,69 @@ cast(null as date)
         union
         select delivery_id from built where delivery_id not in (select delivery_id from current_deliveries)
     ),
+    registries_now as (
+        {{ registries_now }}
+    ),
+    registries_built as (
+        {% if recorded is not none and not flags.FULL_REFRESH -%}
+        select delivery_id from {{ recorded }}
+        {%- else -%}
+        select cast(null as string) as delivery_id where 1 = 0
+        {%- endif %}
+    ),
+    registries_changed as (
+        select count(*) > 0 as changed from (
+            select delivery_id from registries_now where delivery_id not in (select delivery_id from registries_built)
+            union all
+            select delivery_id from registries_built where delivery_id not in (select delivery_id from registries_now)
+        ) as d
+    ),
     files as (
         {{ lake_event_files(sources) }}
     )
-    select distinct event_date from files where delivery_id in (select delivery_id from changed)
+    select distinct event_date from files
+    where delivery_id in (select delivery_id from changed) or (select changed from registries_changed)
   {%- endset -%}
   {%- do adapter.create_schema(rebuilt_days_relation()) -%}
   {%- do run_query('drop table if exists ' ~ rebuilt_days_relation()) -%}
   {%- do run_query('create table ' ~ rebuilt_days_relation() ~ ' as ' ~ days) -%}
+  {#- recorded only by a run that rebuilds every incremental mart: one left out still holds the older registries -#}
+  {%- set left_out = [] -%}
+  {%- for node, _ in marts if node.unique_id not in selected_resources %}{% do left_out.append(node) %}{% endfor -%}
+  {%- if not left_out -%}
+    {%- do run_query('drop table if exists ' ~ registry_deliveries_relation()) -%}
+    {%- do run_query('create table ' ~ registry_deliveries_relation() ~ ' as with current_deliveries as ('
+                     ~ current_deliveries(source('raw', 'ledger')) ~ ') ' ~ registries_now) -%}
+  {%- endif -%}
 {%- endif -%}
 {{ return('') }}
+{%- endmacro %}
+
+
+{% macro registry_deliveries_relation() -%}
+{{ return(api.Relation.create(database=target.database if target.database is defined else none, schema='build',
+                              identifier='registry_deliveries')) }}
+{%- endmacro %}
+
+
+{% macro registries_of(marts) -%}
+{#- The raw sources other than event feeds that the incremental marts read, however far upstream. -#}
+{%- set found, seen = [], [] -%}
+{%- for node, _ in marts %}{% do upstream_registries(node.unique_id, found, seen) %}{% endfor -%}
+{{ return(found | sort) }}
+{%- endmacro %}
+
+
+{% macro upstream_registries(unique_id, found, seen) -%}
+{%- for up in graph.nodes[unique_id].depends_on.nodes if up not in seen -%}
+  {%- do seen.append(up) -%}
+  {%- if up in graph.sources -%}
+    {%- set s = graph.sources[up] -%}
+    {%- if s.source_name == 'raw' and s.name != 'ledger' and not s.meta.get('event_time') %}{% do found.append(s.name) %}{% endif -%}
+  {%- elif up in graph.nodes -%}
+    {%- do upstream_registries(up, found, seen) -%}
+  {%- endif -%}
+{%- endfor -%}
 {%- endmacro %}
 
 
@@ -147,12 +220,17 @@ select distinct _delivery_id as delivery_id, event_date from {{ source(s.source_
 {%- endmacro %}
 
 {% macro duckdb__lake_event_files(sources) -%}
-{#- From the files' paths alone (…/event_date=<day>/<delivery>_<n>.parquet): no file is opened. -#}
+{#- From the files' paths alone (…/event_date=<day>/<delivery>_<n>.parquet): no file is opened. A
+    source that has delivered nothing yet reads as an empty select instead of its files. -#}
 {%- for s in sources %}
+{%- if s.config.external_location.startswith('read_parquet') %}
 {%- set files = s.config.external_location.split("'")[1].replace('/**/*.parquet', '/event_date=*/*.parquet') %}
 select split_part(parse_filename(file, true), '_', 1) as delivery_id,
        cast(regexp_extract(file, 'event_date=([0-9-]+)', 1) as date) as event_date
 from glob('{{ files }}')
+{%- else %}
+select cast(null as string) as delivery_id, cast(null as date) as event_date where 1 = 0
+{%- endif %}
 {{ 'union all' if not loop.last }}
 {%- endfor %}
 {%- endmacro %}

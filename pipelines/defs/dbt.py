@@ -1,11 +1,13 @@
 """The dbt project's models, seeds and tests as assets; its raw sources are the ingest assets."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from ingest.dbt_sources import ABSENT_ENV, absent_sources
 from linli.warehouse import PROJECT, blocking_quality_failures, discard, new_build, publish
 from pipelines.resources import LakeResource
 
@@ -30,12 +32,12 @@ def libraries(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake
     """Build into a copy of the serving store and publish it only if every model and test passed,
     and every `error` rule of the marts' quality suites holds on it (as `linli build` does)."""
     target = new_build(lake.warehouse, context.run.run_id)
-    os.environ["LINLI_LAKE"] = str(Path(lake.lake).resolve())
-    os.environ["LINLI_WAREHOUSE"] = str(target)
     try:
         # dbt's artefacts beside the builds, not in the code checkout (one dbt run at a time: pool "dbt").
         # Its events are held back until the build is published: an asset is materialised only then.
-        events = list(dbt.cli(["build"], context=context, target_path=Path(lake.warehouse).resolve() / "target-dagster").stream())
+        with _environment(LINLI_LAKE=str(Path(lake.lake).resolve()), LINLI_WAREHOUSE=str(target),
+                          **{ABSENT_ENV: absent_sources(Path(lake.lake))}):
+            events = list(dbt.cli(["build"], context=context, target_path=Path(lake.warehouse).resolve() / "target-dagster").stream())
         failed = blocking_quality_failures(target, Path(lake.lake))
         if failed:
             raise dg.Failure(description=f"{len(failed)} blocking quality rules failed on the new build; the published one stands",
@@ -45,3 +47,19 @@ def libraries(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake
         raise
     publish(lake.warehouse, target)
     yield from events
+
+
+@contextmanager
+def _environment(**values: str):
+    """What dbt reads from the environment (the lake, the build), set for one build only: the
+    process goes on to run other assets, and other builds, after it."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -7,10 +7,21 @@ with days as (
     select event_date from {{ ref('door_access') }}
     union all select event_date from {{ ref('meter_reading') }}
     union all select event_date from {{ ref('vehicle_passage') }}
+),
+
+-- Before any device feed has delivered (registries landed first), the period is the day the
+-- latest delivery landed.
+landed as (
+    select cast(max(landed_at) as date) as landed_on from {{ ref('stg_lake__current_deliveries') }}
+),
+
+bounds as (
+    select min(event_date) as first_event, max(event_date) as last_event from days
 )
 
 select
-    min(event_date) as first_date,
-    max(event_date) as last_date,
-    {{ local_instant('max(event_date) + interval 1 day') }} as period_end
-from days
+    coalesce(b.first_event, l.landed_on) as first_date,
+    coalesce(b.last_event, l.landed_on) as last_date,
+    {{ local_instant('coalesce(b.last_event, l.landed_on) + interval 1 day') }} as period_end
+from bounds b
+cross join landed l

@@ -8,7 +8,8 @@ with source as (
 
 readings as (
     select * from source
-    {{ new_event_days() }}
+    -- a late or corrected day changes the consumption of the first reading after it
+    {{ new_event_days(onward=true) }}
 ),
 
 meters as (
