@@ -23,6 +23,7 @@ from python_calamine import CalamineWorkbook
 
 from ingest.rules import scrub_text
 from linli.sql import sql_text
+
 SAMPLE_BYTES = 1 << 20
 SCAN_BYTES = 1 << 24
 MAX_LINE_BYTES = 1 << 24  # a "line" longer than 16 MiB is no record of any source
@@ -140,7 +141,6 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, content: Content) -> 
         except _HoldsDelimiter:
             continue
     raise DeliveryError(f"unreadable as {encoding} text: its lines hold every control character that could delimit them")
-
 
 
 def has_carriage_return(path: Path) -> bool:

@@ -105,8 +105,11 @@ MACROS |= {
     # A line too broken to split, as quarantine keeps it: masked before it is cut, so that a cut
     # leaves no identifier too short for its pattern. A long run of base64 is an image (a face
     # snapshot cut off with its line), and JSON's \\uXXXX escapes may spell a name: neither is kept.
-    "kept_line": r"""(x) AS left(scrub_text(regexp_replace(regexp_replace(x,
-        '[A-Za-z0-9+/]{64,}={0,2}', '<base64>', 'g'), '(\\u[0-9A-Fa-f]{4})(\\u[0-9A-Fa-f]{4})+', '\1**', 'g')), 2000)""",
+    # Nor is a run of eight digits or more that no pattern took: part of an ID number whose
+    # quoted field a line break cut in two, the other part on the next line.
+    "kept_line": r"""(x) AS left(regexp_replace(scrub_text(regexp_replace(regexp_replace(x,
+        '[A-Za-z0-9+/]{64,}={0,2}', '<base64>', 'g'), '(\\u[0-9A-Fa-f]{4})(\\u[0-9A-Fa-f]{4})+', '\1**', 'g')),
+        '[0-9]{8,}', '********', 'g'), 2000)""",
     # ISO text first: most feeds send it, and a cast is far cheaper than a pattern (no cast reads 13 digits)
     "parse_time": rf"""(x) AS coalesce(
         CASE WHEN length(x) = 19 AND x >= '{FIXED_OFFSET_SINCE}' THEN try_cast(x || '+08:00' AS TIMESTAMPTZ) END,

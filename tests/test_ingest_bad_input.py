@@ -474,6 +474,8 @@ def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
     assert scrub_text("张三 13812345678") == "张** 138****5678", "the space before a number stays"
     cut = con.execute("SELECT kept_line(?)", ['{"face_image":"' + "/9j/4AAQSkZJRgABAQ" * 20 + '","name":"\\u5f20\\u4e09\\u4e30","id_no":"41010219760409']).fetchone()[0]
     assert "/9j/4AAQ" not in cut and "\\u4e09" not in cut and "41010219760409" not in cut, cut
+    halves = [con.execute("SELECT kept_line(?)", [line]).fetchone()[0] for line in ('7,张三,"1506021977', '12015404",男,x,y')]
+    assert not any("1506021977" in h or "12015404" in h for h in halves), halves  # an ID cut across two lines
 
 
 def test_text_people_type_lands_without_identifiers_and_a_refused_row_without_names(tmp_path):
