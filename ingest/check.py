@@ -263,14 +263,16 @@ def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery,
 
 
 def quarantine_lines(lake: Lake, con, d: Delivery, did: str, reason: str) -> int:
-    """Quarantine every line of a delivery with one reason; returns how many."""
+    """Quarantine every line of a delivery with one reason; returns how many. No source says what
+    its fields are: a JSON document is kept by its field names, any other line masked."""
     tmp = lake.tmp / did
     tmp.mkdir(parents=True, exist_ok=True)
     con.register("refused", d.lines)
     try:
         con.execute(
             f"""COPY (SELECT '{did}' AS _delivery_id, {sql_text(d.name)} AS file, _line AS line, [{sql_text(reason)}] AS reasons,
-                kept_line(line) AS record FROM refused ORDER BY _line) TO '{tmp / 'quarantine.parquet'}' (FORMAT parquet)"""
+                CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT' THEN field_names(line) ELSE kept_line(line) END AS record
+                FROM refused ORDER BY _line) TO '{tmp / 'quarantine.parquet'}' (FORMAT parquet)"""
         )
     finally:
         con.unregister("refused")

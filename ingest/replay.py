@@ -22,34 +22,35 @@ from ingest.land import file_delivery, lake_writer
 from ingest.run import source_for
 
 
-# A replay may refuse rows an earlier replay of the same run refused as landed by it: the run
-# goes on until no delivery is left to replay. Each pass after the first replays only deliveries
-# that refused keys another delivery has given up since, and lands them; this bounds the passes
-# should that ever not settle.
+# A replay may refuse rows another replay of the same run refused as landed by it: the run goes
+# on while a pass gives such rows up. Each pass after the first replays only deliveries that
+# refused keys another delivery has given up since; this bounds the passes should that ever not settle.
 MAX_PASSES = 8
 
 
 def replay(lake_root: Path, deliveries: Path, only_source: str | None = None) -> pl.DataFrame:
     rows = []
     with lake_writer(lake_root) as w:
-        for _ in range(MAX_PASSES):
-            replayed = [w.land(d, replay_of=last_id) for d, last_id in _refused(w.ledger, deliveries, only_source)]
+        for again in (False, *[True] * (MAX_PASSES - 1)):
+            replayed = [w.land(d, replay_of=last_id) for d, last_id in _refused(w.ledger, deliveries, only_source, again)]
             if not replayed:
                 break
             rows += replayed
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
 
-def _refused(ledger, deliveries: Path, only_source: str | None):
+def _refused(ledger, deliveries: Path, only_source: str | None, again: bool = False):
     """(delivery, latest attempt id) of every file whose latest attempt refused rows or failed,
-    under other rules than today's."""
+    under other rules than today's; `again`, in a later pass, only those whose rows refused as
+    landed elsewhere may have left the lake since."""
     for name, last in sorted(ledger.latest.items()):
         refused = last["status"] == "failed" or (last["status"] == "landed" and (last["rows_quarantined"] or 0) > 0)
         path = deliveries / name
         source = source_for(name)
         if not refused or source is None or not path.is_file() or (only_source and source.name != only_source):
             continue
-        if last["rules_digest"] == rules_digest(source) and not _landed_elsewhere_may_have_gone(ledger, last):
+        judged_alike = again or last["rules_digest"] == rules_digest(source)
+        if judged_alike and not _landed_elsewhere_may_have_gone(ledger, last):
             continue  # judged again, it would be judged the same
         d = file_delivery(source, deliveries, path)
         if d.checksum != last["checksum"]:

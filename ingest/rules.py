@@ -48,26 +48,34 @@ FIXED_OFFSET_SINCE = 1992
 
 # Identifiers masked wherever they stand in text (a line too broken to split, free text), each
 # keeping enough to recognise one's own record, in the ways people write them: an ID number or a
-# mobile number broken up by spaces, dashes, dots or slashes, a mobile number with +86 or its
-# first three digits in brackets, a plate with a dot, a dash or spaces and a 学/警/挂 ending, a
-# number right after a label (ID…, Tel…). Digits, letters and spaces in full width are first made
-# ASCII, and characters of no width dropped. A run of digits is masked whole however long, so
-# nothing run together with an identifier stays readable; a cut ID number is masked from fourteen
-# digits on (its region and birth date); a device code (DR150602…) may come out masked too,
-# which costs a reader nothing. Python's `re` and DuckDB's RE2 read these patterns alike.
+# mobile number broken up by spaces, dashes, dots or slashes anywhere, a mobile number with +86 or
+# its first three digits in brackets, a plate with a dot, a dash or spaces and a 学/警/挂 ending, a
+# number right after a label (ID…, Tel…). Digits, letters and spaces in full width are read as
+# ASCII, and characters of no width are dropped, wherever something is masked. An ID number's run
+# of digits is masked whole however long it runs on, so nothing run together with one stays
+# readable, and a cut one from fourteen digits (its region and birth date); a mobile number is
+# eleven digits standing alone, so a longer code (150602001001…) is not taken for one. A device
+# code (DR150602…) may come out masked, which costs a reader nothing. Python's `re` and DuckDB's
+# RE2 read these patterns alike.
 FULL_WIDTH = "０１２３４５６７８９＋－．／（）\u3000\u00a0" + "".join(chr(0xFF21 + i) + chr(0xFF41 + i) for i in range(26))
 ASCII = "0123456789+-./()  " + "".join(chr(0x41 + i) + chr(0x61 + i) for i in range(26))
 NO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
-_SEP = "[ ./-]{0,2}"  # what people put between groups of digits
+_SEP = "[ ./-]{0,2}"  # what people put between digits
 _PLATE_SEP = "[ ./·・•-]{0,2}"
+# The first two digits of a GB/T 2260 division code: the provinces
+_PROVINCE = "(?:" + "|".join(f"{a}{_SEP}[{b}]" for a, b in (("1", "1-5"), ("2", "1-3"), ("3", "1-7"), ("4", "1-6"), ("5", "0-4"),
+                                                          ("6", "1-5"), ("7", "1"), ("8", "12"))) + ")"
+_MOBILE = (rf"(^|[^0-9])(?:(?:\+?86|0086){_SEP})?\(?(1[3-9][0-9])\)?(?:{_SEP}[0-9]){{4}}((?:{_SEP}[0-9]){{4}})([^0-9]|$)",
+           r"\1\2****\3\4")
 IDENTIFIER_MASKS = (
-    # ID numbers, 15 to 18 characters, and cut ones from 14 digits
-    (rf"(^|[^0-9])([1-9][0-9]{{5}}){_SEP}(?:[0-9]{_SEP}){{4,}}([0-9]{{3}}[0-9Xx])", r"\1\2********\3"),
-    # mobile numbers
-    (rf"(^|[^0-9])(?:(?:\+?86|0086){_SEP})?\(?(1[3-9][0-9])\)?(?:{_SEP}[0-9]){{4}}((?:{_SEP}[0-9]){{4}})", r"\1\2****\3"),
-    # plates
+    # plates first, so that a plate's digits are never read as the start of a number after it
     (rf"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]){_PLATE_SEP}([A-Za-z])(?:{_PLATE_SEP}[A-Za-z0-9]){{2,4}}{_PLATE_SEP}([A-Za-z0-9]{{2}}|[A-Za-z0-9][学警挂领使港澳])",
      r"\1\2***\3"),
+    # ID numbers, 15 to 18 characters, and cut ones from 14 digits, from a province's code on (so
+    # that two dates in a row, 2024-05-01 2024-05-03, are not taken for one)
+    (rf"(^|[^0-9])({_PROVINCE}(?:{_SEP}[0-9]){{4}})(?:{_SEP}[0-9]){{4,}}((?:{_SEP}[0-9]){{3}}{_SEP}[0-9Xx])", r"\1\2********\3"),
+    # mobile numbers, twice: a match takes the character after it, which may stand before the next
+    _MOBILE, _MOBILE,
 )
 # In text too broken to tell its fields apart, any run of Han characters (Extension A too) or of
 # Mongolian script may be a name: each keeps its first character.
@@ -86,10 +94,10 @@ def _masking(x: str, masks) -> str:
 
 def scrub_ids(value: str) -> str:
     """Text with its identifiers masked as the `scrub_ids` macro masks them."""
-    value = value.translate(str.maketrans(FULL_WIDTH, ASCII, NO_WIDTH))
+    ascii_ = masked = value.translate(str.maketrans(FULL_WIDTH, ASCII, NO_WIDTH))
     for pattern, replacement in IDENTIFIER_MASKS:
-        value = re.sub(pattern, replacement, value)
-    return value
+        masked = re.sub(pattern, replacement, masked)
+    return value if masked == ascii_ else masked
 
 
 def scrub_text(value: str) -> str:
@@ -100,7 +108,8 @@ def scrub_text(value: str) -> str:
 # Parsing and scrubbing used while landing: any vendor's time layout into one instant, dates,
 # yes/no, and identifiers masked inside text.
 MACROS |= {
-    "scrub_ids": f"(x) AS {_masking(_AS_ASCII, IDENTIFIER_MASKS)}",
+    # text where nothing is masked comes back as it was (an organisation's name keeps its full-width brackets)
+    "scrub_ids": f"(x) AS CASE WHEN {_masking(_AS_ASCII, IDENTIFIER_MASKS)} = {_AS_ASCII} THEN x ELSE {_masking(_AS_ASCII, IDENTIFIER_MASKS)} END",
     "scrub_text": f"(x) AS {_masking('scrub_ids(x)', (NAME_MASK,))}",
     # A line too broken to split, as quarantine keeps it: masked before it is cut, so that a cut
     # leaves no identifier too short for its pattern. A long run of base64 is an image (a face
@@ -110,6 +119,9 @@ MACROS |= {
     "kept_line": r"""(x) AS left(regexp_replace(scrub_text(regexp_replace(regexp_replace(x,
         '[A-Za-z0-9+/]{64,}={0,2}', '<base64>', 'g'), '(\\u[0-9A-Fa-f]{4})(\\u[0-9A-Fa-f]{4})+', '\1**', 'g')),
         '[0-9]{8,}', '********', 'g'), 2000)""",
+    # A JSON document kept by the names of its fields, never its values: a value may be an
+    # identifier no pattern recognises (a name in Latin letters).
+    "field_names": "(x) AS scrub_text('fields: ' || array_to_string(json_keys(x), ', '))",
     # ISO text first: most feeds send it, and a cast is far cheaper than a pattern (no cast reads 13 digits)
     "parse_time": rf"""(x) AS coalesce(
         CASE WHEN length(x) = 19 AND x >= '{FIXED_OFFSET_SINCE}' THEN try_cast(x || '+08:00' AS TIMESTAMPTZ) END,
@@ -151,6 +163,8 @@ FORMATS = {
     "satisfaction": "TRY_CAST(x AS INTEGER) BETWEEN 1 AND 5",
     "longitude": "TRY_CAST(x AS DOUBLE) BETWEEN 73 AND 136",
     "latitude": "TRY_CAST(x AS DOUBLE) BETWEEN 3 AND 54",
+    # a code a clerk types (a household number): an ID or mobile number in its place is refused, not landed
+    "no_identifier": "scrub_ids(x) = x",
 }
 
 

@@ -113,10 +113,12 @@ class Source:
 SEEDS = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds"
 
 
-def _code_names(table: str) -> dict[str, str]:
-    """The Chinese names of a national code table the libraries map (a dbt seed), each accepted as itself."""
-    with open(SEEDS / f"{table}.csv", encoding="utf-8", newline="") as fh:
-        return {row["name_zh"]: row["name_zh"] for row in csv.DictReader(fh)}
+def _ethnicities() -> dict[str, str]:
+    """The GB 3304 names the libraries map (a dbt seed), each accepted as itself and, as clerks
+    often write them, without 族 (汉, 蒙古)."""
+    with open(SEEDS / "code_ethnicity.csv", encoding="utf-8", newline="") as fh:
+        names = [row["name_zh"] for row in csv.DictReader(fh)]
+    return {**{n.removesuffix("族"): n for n in names if n.endswith("族")}, **{n: n for n in names}}
 
 
 # Reusable columns: one definition per fact.
@@ -238,7 +240,7 @@ WORK_ORDER = Source(
         _time("closed_at", "办结时间", "办结时间", required=False),
         _time("evaluated_at", "评价时间", "评价时间", required=False),
         Column("satisfaction", "integer", "满意度 1-5", ("满意度",), format="satisfaction"),
-        Column("handler", "varchar", "处置人员 grid staff ID", ("处置人员",)),
+        Column("handler", "varchar", "处置人员 grid staff ID", ("处置人员",), format="no_identifier"),
         Column("status", "varchar", "工单状态", ("工单状态",), required=True,
                values={"已上报": "reported", "已受理": "accepted", "已派发": "dispatched", "已处置": "handled",
                        "已办结": "closed", "已评价": "evaluated"}),
@@ -257,10 +259,10 @@ REGISTRY = Source(
                values={"居民身份证": "resident_id", "护照": "passport"}),
         ID_NO.named("id_no", required=True),
         Column("birth_date", "date", "出生日期", ("出生日期",), required=True),
-        Column("ethnicity", "varchar", "民族, as GB 3304 names it", ("民族",), values=_code_names("code_ethnicity")),
+        Column("ethnicity", "varchar", "民族, as GB 3304 names it", ("民族",), values=_ethnicities()),
         Column("population_type", "varchar", "人口类型: 户籍 / 流动 / 境外", ("人口类型",), required=True,
                values={"户籍": "registered", "流动": "floating", "境外": "foreign"}),
-        Column("household_no", "varchar", "户号", ("户号",), required=True, fill_down=True, free_text=True),
+        Column("household_no", "varchar", "户号", ("户号",), required=True, fill_down=True, format="no_identifier"),
         Column("relation", "varchar", "与户主关系 relation to the householder", ("与户主关系",), required=True),
         GRID.named("grid_code"),
         HOUSE.named("house_code", required=True),

@@ -264,7 +264,7 @@ def _stage_json(con, source: Source, index: int) -> None:
           -- the fields it had: its values may be identifiers no pattern recognises (a name in Latin letters)
           CASE WHEN j IS NULL THEN kept_line(line)
                WHEN coalesce({', '.join(f'j."{n}"' for n in alternatives)}) IS NULL OR nested
-               THEN scrub_text('fields: ' || array_to_string(json_keys(line), ', ')) END AS _raw, {', '.join(fields)}
+               THEN field_names(line) END AS _raw, {', '.join(fields)}
         FROM (SELECT _line, line,
                 CASE WHEN (contains(line, '[') OR contains(substr(line, 2), '{{')) AND json_valid(line) THEN {nested} ELSE false END AS nested,
                 -- a valid document is an object when its first character other than white space is a brace

@@ -85,6 +85,7 @@ def test_a_delivery_beyond_the_memory_limit_fails_clearly_and_the_run_goes_on(tm
     assert failed["status"] == "failed" and "does not fit the memory limit" in failed["error"] and "64MB" in failed["error"]
     assert status[gbk.relative_to(d).as_posix()]["rows_landed"] == 20
     assert not any((tmp_path / "lake" / "_tmp").rglob("*.parquet"))
+    assert len(replay(tmp_path / "lake", d)) == 1, "replayed once, failing the same way"
 
 
 def test_gbk_and_bom_csv_land_like_utf8(tmp_path):
@@ -442,7 +443,7 @@ def test_a_quoted_field_may_hold_line_breaks(tmp_path, encoding, newline):
 def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
     """Broken lines are masked by pattern (in SQL as they are quarantined, in Python for a header
     that is a data row), free text for its identifiers only; both forms agree."""
-    from ingest.rules import register, scrub_text
+    from ingest.rules import register, scrub_ids, scrub_text
     from tests.privacy import ID_RE, MOBILE_RE, PLATE_RE
 
     con = register(duckdb.connect())
@@ -457,7 +458,8 @@ def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
               "150602\u300019900101\u30001234 150602.19900101.1234 150602\u00a019900101\u00a01234",
               "(135)1234-5678 +86 (136) 1234 5678 137/1234/5678 138  1234  5678 1391 2345 678 139\u200b1234\u200b5678",
               "蒙K 123 45 蒙Ｋ12345 蒙ＫＤ１２３４５ 蒙K1234学",
-              "巴特 ᠪᠠᠲᠤ 刘䶮"]  # Mongolian script, a Han character of Extension A
+              "巴特 ᠪᠠᠲᠤ 刘䶮",  # Mongolian script, a Han character of Extension A
+              "1506 0219 9001 0112 34, 150 602 199 001 011 234, 150602 1990 0101 123 4"]  # digits grouped by threes and fours
     for line in broken:
         sql, ids_only = con.execute("SELECT scrub_text(?), scrub_ids(?)", [line, line]).fetchone()
         assert sql == scrub_text(line)
@@ -470,8 +472,11 @@ def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
                                              "13512345678", "13412345678", "13312345678", "1990010112")), ids_only
         assert not any(p in ids_only for p in ("K·12345", "k12345", "K-12345", "K・12345", "K 123 45", "K12345", "KD12345", "K1234学")), ids_only
         assert not any(n in digits for n in ("13512345678", "13612345678", "13712345678", "13812345678", "1391234567",
-                                             "13912345678")), ids_only
+                                             "13912345678", "19900101")), ids_only
     assert scrub_text("张三 13812345678") == "张** 138****5678", "the space before a number stays"
+    # what holds no identifier is left as it was: codes, dates, full-width brackets
+    for text in ("150602000123", "150602100123", "2024-05-01 2024-05-03", "鄂尔多斯市康巴什区（东区）物业服务有限公司"):
+        assert scrub_ids(text) == text == con.execute("SELECT scrub_ids(?)", [text]).fetchone()[0]
     cut = con.execute("SELECT kept_line(?)", ['{"face_image":"' + "/9j/4AAQSkZJRgABAQ" * 20 + '","name":"\\u5f20\\u4e09\\u4e30","id_no":"41010219760409']).fetchone()[0]
     assert "/9j/4AAQ" not in cut and "\\u4e09" not in cut and "41010219760409" not in cut, cut
     halves = [con.execute("SELECT kept_line(?)", [line]).fetchone()[0] for line in ('7,张三,"1506021977', '12015404",男,x,y')]
@@ -480,24 +485,28 @@ def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
 
 def test_text_people_type_lands_without_identifiers_and_a_refused_row_without_names(tmp_path):
     """A registry's free-text columns (address, special groups, household number, nationality)
-    land with identifiers masked; an ethnicity GB 3304 does not name is refused; a refused row's
+    land with identifiers masked; an ethnicity lands as GB 3304 names it, or is refused; a refused row's
     other columns lose names too; a column the header adds is named in the ledger masked."""
     d, lake = tmp_path / "deliveries", tmp_path / "lake"
     header = "姓名,性别,证件类型,公民身份号码,出生日期,民族,人口类型,户号,与户主关系,房屋编码,现住址,特殊人群,国籍,填表人:欧阳修文 13912340011"
     row = "张三,男,居民身份证,15062119900101004X,1990-01-01,{ethnicity},户籍,{household},户主,150602001001B001001001,{address},{groups},中国,"
-    landed = row.format(ethnicity="蒙古族", household="150602199001011234", address="东城社区3栋 户主电话13912340021", groups="独居老人 蒙K12399")
-    refused = row.format(ethnicity="令狐冲明", household="H002", address="户主慕容复生家", groups="").replace("1990-01-01", "1990-13-45").replace("004X", "0058")
+    landed = row.format(ethnicity="蒙古", household="150000128", address="东城社区3栋 户主电话13912340021",
+                        groups="独居老人 蒙K12399 150602199001011234")
+    refused = row.format(ethnicity="令狐冲明", household="15062119900101004X", address="户主慕容复生家", groups="")
+    refused = refused.replace("1990-01-01", "1990-13-45").replace(",15062119900101004X,1990", ",150621199001010058,1990")
     _write(d, "registry/150602001001_测试社区_实有人口.csv", "\n".join([header, landed, refused]).encode() + b"\n")
     ingest_directory(d, lake)
     (status,) = _status(lake).values()
     assert (status["rows_landed"], status["rows_quarantined"]) == (1, 1), status
     assert "13912340011" not in status["notes"] and "欧阳修文" not in status["notes"] and "139****0011" in status["notes"]
     [person] = _current_rows(lake, "registry").to_dicts()
-    assert person["household_no"] == "150602********1234" and person["address"] == "东城社区3栋 户主电话139****0021"
-    assert person["special_groups"] == "独居老人 蒙K***99"
+    assert person["household_no"] == "150000128" and person["address"] == "东城社区3栋 户主电话139****0021"
+    assert person["ethnicity"] == "蒙古族", "as GB 3304 names it"
+    assert person["special_groups"] == "独居老人 蒙K***99 150602********1234"
     [(record, reasons)] = duckdb.sql(f"SELECT record, reasons FROM '{lake}/quarantine/registry/*.parquet'").fetchall()
-    assert reasons == ["birth_date: not a valid date", "ethnicity: not an allowed value"], reasons
+    assert reasons == ["birth_date: not a valid date", "ethnicity: not an allowed value", "household_no: fails the no_identifier rule"], reasons
     assert (json.loads(record)["address"], json.loads(record)["ethnicity"]) == ("户**", "令**"), record
+    assert json.loads(record)["household_no"] == "150621********004X", record
 
 
 def test_a_line_holding_a_control_character_is_a_line_like_any_other(tmp_path):

@@ -246,6 +246,23 @@ def test_a_late_meter_day_and_a_corrected_device_registry_reach_the_days_built_b
     build(lake, full, full_refresh=True)
     assert store_checksums(current(wh).resolve()) == store_checksums(current(full).resolve())
 
+    # A corrected vehicle registry rebuilds every day of the marts that read it (those below it); it
+    # is then the version they were built with, and a corrected day rebuilds that day alone.
+    vehicles = deliveries / "property" / "vehicles.csv"
+    kept = vehicles.read_bytes().splitlines(keepends=True)[:-1]
+    vehicles.unlink()
+    vehicles.write_bytes(b"".join(kept))
+    ingest_directory(deliveries, lake)
+    assert build(lake, wh)["changed"] == ["vehicle"]
+    assert len(_query(wh, "SELECT event_date FROM build.rebuilt_days")) == 3
+    door = sorted((deliveries / "feeds" / "door_access" / "2024-05-03").glob("*.jsonl"))[0]
+    kept = door.read_bytes().splitlines(keepends=True)[:-5]
+    door.unlink()
+    door.write_bytes(b"".join(kept))
+    ingest_directory(deliveries, lake)
+    build(lake, wh)
+    assert _query(wh, "SELECT event_date::VARCHAR FROM build.rebuilt_days") == [("2024-05-03",)]
+
 
 def test_a_source_that_has_delivered_nothing_yet_is_an_empty_library(city, tmp_path):
     """A new deployment: the first day landed, and no work order delivered yet."""

@@ -54,18 +54,15 @@ where {{ column }} in ({{ rebuilt_day_list() }})
     incremental event marts — those of deliveries the marts do not hold yet (a new day, a corrected
     re-delivery) and of deliveries they hold that are no longer current (superseded). Before a
     first or full build the marts hold nothing: every day. The marts also take from registries
-    (where a device stands, whose a vehicle is): when a current delivery of one of those has
-    changed since the marts were built (`build.registry_deliveries`), every day is rebuilt.
+    (where a device stands, whose a vehicle is): when the current deliveries of one of those differ
+    from those the marts were built with (`build.registry_deliveries`), every day is rebuilt.
     Models and tests read it alike. -#}
 {%- if execute and flags.WHICH in ('build', 'run') and builds_models() -%}
   {%- set marts = incremental_marts() -%}
   {%- set sources = [] -%}
   {%- for node, mart_sources in marts %}{% for s in mart_sources if s not in sources %}{% do sources.append(s) %}{% endfor %}{% endfor -%}
-  {%- set registries = registries_of(marts) -%}
-  {%- set recorded = load_relation(registry_deliveries_relation()) -%}
-  {%- set registries_now -%}
-    select delivery_id from current_deliveries where source in ('{{ registries | join("', '") }}')
-  {%- endset -%}
+  {%- set readers = registry_readers(marts) -%}
+  {%- set recorded = load_relation(registry_deliveries_relation()) if not flags.FULL_REFRESH else none -%}
   {%- set days -%}
     with current_deliveries as (
         {{ current_deliveries(source('raw', 'ledger')) }}
@@ -79,10 +76,10 @@ where {{ column }} in ({{ rebuilt_day_list() }})
         select delivery_id from built where delivery_id not in (select delivery_id from current_deliveries)
     ),
     registries_now as (
-        {{ registries_now }}
+        select delivery_id from current_deliveries where source in ({{ quoted(readers.keys()) }})
     ),
     registries_built as (
-        {% if recorded is not none and not flags.FULL_REFRESH -%}
+        {% if recorded is not none -%}
         select delivery_id from {{ recorded }}
         {%- else -%}
         select cast(null as string) as delivery_id where 1 = 0
@@ -104,30 +101,66 @@ where {{ column }} in ({{ rebuilt_day_list() }})
   {%- do adapter.create_schema(rebuilt_days_relation()) -%}
   {%- do run_query('drop table if exists ' ~ rebuilt_days_relation()) -%}
   {%- do run_query('create table ' ~ rebuilt_days_relation() ~ ' as ' ~ days) -%}
-  {#- recorded only by a run that rebuilds every incremental mart: one left out still holds the older registries -#}
-  {%- set left_out = [] -%}
-  {%- for node, _ in marts if node.unique_id not in selected_resources %}{% do left_out.append(node) %}{% endfor -%}
-  {%- if not left_out -%}
-    {%- do run_query('drop table if exists ' ~ registry_deliveries_relation()) -%}
-    {%- do run_query('create table ' ~ registry_deliveries_relation() ~ ' as with current_deliveries as ('
-                     ~ current_deliveries(source('raw', 'ledger')) ~ ') ' ~ registries_now) -%}
-  {%- endif -%}
+  {%- do record_registry_deliveries(readers, recorded) -%}
 {%- endif -%}
 {{ return('') }}
 {%- endmacro %}
 
 
-{% macro registry_deliveries_relation() -%}
-{{ return(api.Relation.create(database=target.database if target.database is defined else none, schema='build',
-                              identifier='registry_deliveries')) }}
+{% macro record_registry_deliveries(readers, recorded) -%}
+{#- The registries' current deliveries, as the marts now built read them: recorded for a registry
+    only when this run rebuilds every incremental mart that reads it (`linli build` selects what
+    lies below the sources that changed, so a changed registry's readers all run). -#}
+{%- set updated = [] -%}
+{%- for registry, marts in readers.items() -%}
+  {%- set left_out = [] -%}
+  {%- for m in marts if m not in selected_resources %}{% do left_out.append(m) %}{% endfor -%}
+  {%- if not left_out %}{% do updated.append(registry) %}{% endif -%}
+{%- endfor -%}
+{%- if updated -%}
+  {%- set target = registry_deliveries_relation() -%}
+  {%- set next = target.incorporate(path={'identifier': 'registry_deliveries_next'}) -%}
+  {%- set rows -%}
+    with current_deliveries as (
+        {{ current_deliveries(source('raw', 'ledger')) }}
+    )
+    {% if recorded is not none -%}
+    select source, delivery_id from {{ recorded }} where source not in ({{ quoted(updated) }})
+    union all
+    {% endif -%}
+    select source, delivery_id from current_deliveries where source in ({{ quoted(updated) }})
+  {%- endset -%}
+  {%- do run_query('drop table if exists ' ~ next) -%}
+  {%- do run_query('create table ' ~ next ~ ' as ' ~ rows) -%}
+  {%- do run_query('drop table if exists ' ~ target) -%}
+  {%- do run_query('create table ' ~ target ~ ' as select * from ' ~ next) -%}
+  {%- do run_query('drop table ' ~ next) -%}
+{%- endif -%}
 {%- endmacro %}
 
 
-{% macro registries_of(marts) -%}
-{#- The raw sources other than event feeds that the incremental marts read, however far upstream. -#}
-{%- set found, seen = [], [] -%}
-{%- for node, _ in marts %}{% do upstream_registries(node.unique_id, found, seen) %}{% endfor -%}
-{{ return(found | sort) }}
+{% macro registry_deliveries_relation() -%}
+{{ return(api.Relation.create(database=target.database if target.database is defined else none, schema='build',
+                              identifier='registry_deliveries', type='table')) }}
+{%- endmacro %}
+
+
+{% macro quoted(names) -%}
+{#- Names as a list of SQL strings (a null when there are none: `in (null)` holds for no row). -#}
+{{ return(("'" ~ (names | sort | join("', '")) ~ "'") if names else 'null') }}
+{%- endmacro %}
+
+
+{% macro registry_readers(marts) -%}
+{#- {registry: [incremental marts reading it]}: the raw sources other than event feeds that each
+    incremental mart reads, however far upstream. -#}
+{%- set readers = {} -%}
+{%- for node, _ in marts -%}
+  {%- set found = [] -%}
+  {%- do upstream_registries(node.unique_id, found, []) -%}
+  {%- for registry in found %}{% do readers.setdefault(registry, []).append(node.unique_id) %}{% endfor -%}
+{%- endfor -%}
+{{ return(readers) }}
 {%- endmacro %}
 
 
@@ -136,7 +169,7 @@ where {{ column }} in ({{ rebuilt_day_list() }})
   {%- do seen.append(up) -%}
   {%- if up in graph.sources -%}
     {%- set s = graph.sources[up] -%}
-    {%- if s.source_name == 'raw' and s.name != 'ledger' and not s.meta.get('event_time') %}{% do found.append(s.name) %}{% endif -%}
+    {%- if s.source_name == 'raw' and s.name != 'ledger' and not s.meta.get('event_time') and s.name not in found %}{% do found.append(s.name) %}{% endif -%}
   {%- elif up in graph.nodes -%}
     {%- do upstream_registries(up, found, seen) -%}
   {%- endif -%}
