@@ -103,13 +103,21 @@ def _output(col: Column) -> list[str]:
     return [f'{sql[lc.form] if lc.form else _lake_value(col)} AS "{lc.name}"' for lc in col.lake_columns()]
 
 
-def _as_quarantined(col: Column, source: Source) -> str:
-    """A delivered value as a quarantined row keeps it: personal data masked, the key as it is (to
-    find the row by), any other text scrubbed like a broken line, since a row is quarantined because
-    something is wrong with it: a number or a name may stand in the wrong column."""
-    if col.pii:
-        return f'{MASK[col.pii]}("{col.name}")'
-    return f'"{col.name}"' if col.name in source.key else f'scrub_text("{col.name}")'
+def _quarantined_record(source: Source) -> str:
+    """A refused row's delivered values as quarantine keeps them, a JSON object: personal data
+    masked, the key as it is (to find the row by), and the rest scrubbed like a broken line, since a
+    row is quarantined because something is wrong with it: a number or a name may stand in the
+    wrong column. Scrubbed as one text: a statement per delivery binds one mask, not one a column."""
+    kept = [c for c in source.read_columns if c.name in source.key and not c.pii]
+    rest = ", ".join(f"'{c.name}', " + (f'{MASK[c.pii]}("{c.name}")' if c.pii else f'"{c.name}"')
+                     for c in source.read_columns if c not in kept)
+    scrubbed = f"scrub_text(json_object({rest})::VARCHAR)"
+    keys = ", ".join(f"'{c.name}', \"{c.name}\"" for c in kept)
+    if not (kept and rest):
+        return scrubbed if rest else f"json_object({keys})::VARCHAR"
+    # the key's fields first, then the scrubbed ones: two objects joined as text, since a value the
+    # masks have changed is still text, but no longer needs to be read as JSON again
+    return f"rtrim(json_object({keys})::VARCHAR, '}}') || ',' || ltrim({scrubbed}, '{{')"
 
 
 def _key_value(source: Source, name: str, table: str = "") -> str:
@@ -128,15 +136,15 @@ def _values_table(col: Column) -> str:
     return f"d_{col.name}"
 
 
-def _per_value(con, source: Source) -> dict[str, str]:
-    """Per-value results for personal columns; returns, by column, the joins that bring `k_` and `m_` to landed rows.
+def _per_value(con, source: Source) -> list[str]:
+    """Per-value results for personal columns; returns the joins that bring `k_` and `m_` to landed rows.
 
     Each personal column's distinct values get their format check, keyed hash (`k`) and masked
     form (`m`) once, in a table of their own. The few rows whose value fails its rule are marked
     in `checked` (`bad_<column>`); the hashes and masks are joined to the landed rows alone, as
     they are written, so `checked` carries none of them.
     """
-    joins = {}
+    joins = []
     for c in source.read_columns:
         if not _personal(c):
             continue
@@ -152,7 +160,7 @@ def _per_value(con, source: Source) -> dict[str, str]:
                 f"""UPDATE checked SET "bad_{c.name}" = {_fails(c)}
                 WHERE _shape IS NULL AND "{c.name}" IN (SELECT v FROM "{table}" WHERE NOT ok)"""
             )
-        joins[c.name] = (
+        joins.append(
             f'LEFT JOIN (SELECT v AS "v_{c.name}", k AS "k_{c.name}", m AS "m_{c.name}" FROM "{table}") '
             f'ON "v_{c.name}" = checked."{c.name}"'
         )
@@ -216,7 +224,7 @@ def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery,
         i: (read, passed) for i, read, passed in
         con.execute(f"SELECT _delivery, count(*), count(*) FILTER (WHERE {passes}) FROM checked GROUP BY 1").fetchall()
     }
-    landed = f"SELECT {', '.join(outputs)}, _delivery, _line, event_date FROM checked {' '.join(joins.values())} WHERE {passes}"
+    landed = f"SELECT {', '.join(outputs)}, _delivery, _line, event_date FROM checked {' '.join(joins)} WHERE {passes}"
     if len(batch) > 1:
         # joined once for the batch, not once per delivery, and each delivery's rows kept together
         con.execute(f"CREATE OR REPLACE TEMP TABLE landed AS {landed} ORDER BY _delivery, _line")
@@ -227,12 +235,13 @@ def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery,
     # bytes however often it is made. The delivery's ID is added after the sort: a constant is
     # no payload for the sort to carry.
     named = ", ".join(f'"{lc.name}"' for col in source.read_columns for lc in col.lake_columns())
-    record = ", ".join(f"'{c.name}', {_as_quarantined(c, source)}" for c in source.read_columns)
+    record = _quarantined_record(source)
     # A personal key is kept masked in the record, so the row also carries its keyed hash, as the
     # raw zone names it: a person whose row was refused can still be told apart (people.residence
-    # does). A row of the wrong shape has no key to trust.
-    personal_keys = [source.column(k) for k in source.key if _personal(source.column(k))]
-    hashed_keys = "".join(f', CASE WHEN _shape IS NULL THEN "k_{c.name}" END AS "{c.lake_columns()[0].name}"' for c in personal_keys)
+    # does). Hashed here, for the few refused rows, rather than joined. A row of the wrong shape
+    # has no key to trust.
+    hashed_keys = "".join(f', CASE WHEN _shape IS NULL THEN hmac_key({_key_value(source, k)}) END AS "{name}"'
+                          for k, name in zip(source.key, source.lake_key) if _personal(source.column(k)))
     for i, (d, did) in enumerate(batch):
 
         def landed_sql(where: str = "") -> str:
@@ -254,9 +263,8 @@ def check_and_write(lake: Lake, con, ledger: Ledger, batch: list[tuple[Delivery,
         if counts[i][0] > counts[i][1]:
             con.execute(
                 f"""COPY (SELECT '{did}' AS _delivery_id, {sql_text(d.name)} AS file, _line AS line, {_all_reasons(source)} AS reasons,
-                    coalesce(_raw, json_object({record})::VARCHAR) AS record{hashed_keys}
-                    FROM checked {' '.join(joins[c.name] for c in personal_keys)}
-                    WHERE _delivery = {i} AND NOT ({passes}) ORDER BY _line) TO '{tmp / 'quarantine.parquet'}' (FORMAT parquet)"""
+                    coalesce(_raw, {record}) AS record{hashed_keys}
+                    FROM checked WHERE _delivery = {i} AND NOT ({passes}) ORDER BY _line) TO '{tmp / 'quarantine.parquet'}' (FORMAT parquet)"""
             )
         _publish(lake, tmp, source, did)
     return [{"rows_read": read, "rows_landed": passed, "rows_quarantined": read - passed} for read, passed in (counts[i] for i in range(len(batch)))]

@@ -57,11 +57,14 @@ FIXED_OFFSET_SINCE = 1992
 # eleven digits standing alone, so a longer code (150602001001…) is not taken for one. A device
 # code (DR150602…) may come out masked, which costs a reader nothing. Python's `re` and DuckDB's
 # RE2 read these patterns alike.
-FULL_WIDTH = "０１２３４５６７８９＋－．／（）\u3000\u00a0" + "".join(chr(0xFF21 + i) + chr(0xFF41 + i) for i in range(26))
-ASCII = "0123456789+-./()  " + "".join(chr(0x41 + i) + chr(0x61 + i) for i in range(26))
+_WIDE_DIGITS, _WIDE_MARKS = "０１２３４５６７８９", "＋－．／（）\u3000\u00a0"
+_WIDE_LETTERS = "".join(chr(0xFF21 + i) + chr(0xFF41 + i) for i in range(26))
+FULL_WIDTH = _WIDE_DIGITS + _WIDE_MARKS + _WIDE_LETTERS
+ASCII = "0123456789" + "+-./()  " + "".join(chr(0x41 + i) + chr(0x61 + i) for i in range(26))
 NO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 _SEP = "[ ./-]{0,2}"  # what people put between digits
 _PLATE_SEP = "[ ./·・•-]{0,2}"
+_PROVINCE_CHARS = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 # The first two digits of a GB/T 2260 division code: the provinces
 _PROVINCE = "(?:" + "|".join(f"{a}{_SEP}[{b}]" for a, b in (("1", "1-5"), ("2", "1-3"), ("3", "1-7"), ("4", "1-6"), ("5", "0-4"),
                                                           ("6", "1-5"), ("7", "1"), ("8", "12"))) + ")"
@@ -69,7 +72,7 @@ _MOBILE = (rf"(^|[^0-9])(?:(?:\+?86|0086){_SEP})?\(?(1[3-9][0-9])\)?(?:{_SEP}[0-
            r"\1\2****\3\4")
 IDENTIFIER_MASKS = (
     # plates first, so that a plate's digits are never read as the start of a number after it
-    (rf"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]){_PLATE_SEP}([A-Za-z])(?:{_PLATE_SEP}[A-Za-z0-9]){{2,4}}{_PLATE_SEP}([A-Za-z0-9]{{2}}|[A-Za-z0-9][学警挂领使港澳])",
+    (rf"([{_PROVINCE_CHARS}]){_PLATE_SEP}([A-Za-z])(?:{_PLATE_SEP}[A-Za-z0-9]){{2,4}}{_PLATE_SEP}([A-Za-z0-9]{{2}}|[A-Za-z0-9][学警挂领使港澳])",
      r"\1\2***\3"),
     # ID numbers, 15 to 18 characters, and cut ones from 14 digits, from a province's code on (so
     # that two dates in a row, 2024-05-01 2024-05-03, are not taken for one)
@@ -84,6 +87,13 @@ NAME_MASK = (f"({_NAME_CHARS}){_NAME_CHARS}+", r"\1**")
 
 
 _AS_ASCII = f"translate(x, '{FULL_WIDTH}{NO_WIDTH}', '{ASCII}')"  # characters past the end of the second list are dropped
+# Whether text may hold something the masks take, tested on the text as it is: eleven digits or
+# more with nothing but separators between them, or a province's character before a letter. The
+# masks cost about twenty times as much, and most free text (an address, a name of a company)
+# holds neither: it is left as it was, full-width brackets and all.
+_GAP = f" ./()\\-{_WIDE_MARKS}{NO_WIDTH}"
+_MAY_HOLD = (f"[0-9{_WIDE_DIGITS}][0-9{_WIDE_DIGITS}{_GAP}]{{10,}}",
+             f"[{_PROVINCE_CHARS}][{_GAP}·・•]{{0,8}}[A-Za-z{_WIDE_LETTERS}]")
 
 
 def _masking(x: str, masks) -> str:
@@ -94,10 +104,12 @@ def _masking(x: str, masks) -> str:
 
 def scrub_ids(value: str) -> str:
     """Text with its identifiers masked as the `scrub_ids` macro masks them."""
-    ascii_ = masked = value.translate(str.maketrans(FULL_WIDTH, ASCII, NO_WIDTH))
+    if not any(re.search(p, value) for p in _MAY_HOLD):
+        return value
+    value = value.translate(str.maketrans(FULL_WIDTH, ASCII, NO_WIDTH))
     for pattern, replacement in IDENTIFIER_MASKS:
-        masked = re.sub(pattern, replacement, masked)
-    return value if masked == ascii_ else masked
+        value = re.sub(pattern, replacement, value)
+    return value
 
 
 def scrub_text(value: str) -> str:
@@ -108,8 +120,8 @@ def scrub_text(value: str) -> str:
 # Parsing and scrubbing used while landing: any vendor's time layout into one instant, dates,
 # yes/no, and identifiers masked inside text.
 MACROS |= {
-    # text where nothing is masked comes back as it was (an organisation's name keeps its full-width brackets)
-    "scrub_ids": f"(x) AS CASE WHEN {_masking(_AS_ASCII, IDENTIFIER_MASKS)} = {_AS_ASCII} THEN x ELSE {_masking(_AS_ASCII, IDENTIFIER_MASKS)} END",
+    "scrub_ids": f"""(x) AS CASE WHEN {' OR '.join(f"regexp_matches(x, '{p}')" for p in _MAY_HOLD)}
+        THEN {_masking(_AS_ASCII, IDENTIFIER_MASKS)} ELSE x END""",
     "scrub_text": f"(x) AS {_masking('scrub_ids(x)', (NAME_MASK,))}",
     # A line too broken to split, as quarantine keeps it: masked before it is cut, so that a cut
     # leaves no identifier too short for its pattern. A long run of base64 is an image (a face
