@@ -67,8 +67,7 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     target = new_build(warehouse, started.strftime("%Y%m%dT%H%M%S%f"), full_refresh)
     if changed and target.exists():  # nothing else can differ from the copy: build below these sources only
         select = below(changed)
-    env = {**os.environ, "LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": target.name,  # relative: the profile stays the same
-           ABSENT_ENV: absent_sources(lake)}
+    env = {**os.environ, **dbt_environment(lake, target.name)}  # the build relative to dbt's directory: the profile stays the same
     args = [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
             "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs")]
     if full_refresh:
@@ -92,6 +91,12 @@ def build(lake: Path, warehouse: Path, full_refresh: bool = False, select: str |
     kinds = [r["unique_id"].split(".")[0] for r in results["results"]]
     return {"build": str(target), "nodes": len(kinds), "models": kinds.count("model"), "tests": kinds.count("test"),
             "seconds": round(results.get("elapsed_time", 0), 1), "selected": select, "changed": changed, "unchanged": False}
+
+
+def dbt_environment(lake: Path, build: str) -> dict[str, str]:
+    """What the dbt project reads from the environment for a build of `lake` into `build`: the lake,
+    the build file, and the sources that have delivered nothing yet."""
+    return {"LINLI_LAKE": str(lake), "LINLI_WAREHOUSE": build, ABSENT_ENV: absent_sources(lake)}
 
 
 def blocking_quality_failures(build_file: Path, lake: Path) -> list[str]:

@@ -24,11 +24,16 @@ where {{ column }} in ({{ rebuilt_day_list() }})
 {%- endmacro %}
 
 
-{% macro rebuilt_days_relation() -%}
-{#- In `build`, the schema of the build's own bookkeeping, beside the libraries. Spark has no
-    databases above its schemas: none is given there. -#}
+{% macro build_relation(identifier) -%}
+{#- A table in `build`, the schema of the build's own bookkeeping, beside the libraries. Spark has
+    no databases above its schemas: none is given there. -#}
 {{ return(api.Relation.create(database=target.database if target.database is defined else none, schema='build',
-                              identifier='rebuilt_days')) }}
+                              identifier=identifier, type='table')) }}
+{%- endmacro %}
+
+
+{% macro rebuilt_days_relation() -%}
+{{ return(build_relation('rebuilt_days')) }}
 {%- endmacro %}
 
 
@@ -62,10 +67,15 @@ where {{ column }} in ({{ rebuilt_day_list() }})
   {%- set sources = [] -%}
   {%- for node, mart_sources in marts %}{% for s in mart_sources if s not in sources %}{% do sources.append(s) %}{% endfor %}{% endfor -%}
   {%- set readers = registry_readers(marts) -%}
-  {%- set recorded = load_relation(registry_deliveries_relation()) if not flags.FULL_REFRESH else none -%}
+  {%- set recorded = load_relation(build_relation('registry_deliveries')) if not flags.FULL_REFRESH else none -%}
+  {#- the hook's one reading of the ledger (a file per delivery), for the days and the registries alike -#}
+  {%- set ledger = build_relation('current_deliveries') -%}
+  {%- do adapter.create_schema(ledger) -%}
+  {%- do run_query('drop table if exists ' ~ ledger) -%}
+  {%- do run_query('create table ' ~ ledger ~ ' as ' ~ current_deliveries(source('raw', 'ledger'))) -%}
   {%- set days -%}
     with current_deliveries as (
-        {{ current_deliveries(source('raw', 'ledger')) }}
+        select * from {{ ledger }}
     ),
     built as (
         {{ built_deliveries(marts) }}
@@ -98,16 +108,16 @@ where {{ column }} in ({{ rebuilt_day_list() }})
     select distinct event_date from files
     where delivery_id in (select delivery_id from changed) or (select changed from registries_changed)
   {%- endset -%}
-  {%- do adapter.create_schema(rebuilt_days_relation()) -%}
   {%- do run_query('drop table if exists ' ~ rebuilt_days_relation()) -%}
   {%- do run_query('create table ' ~ rebuilt_days_relation() ~ ' as ' ~ days) -%}
-  {%- do record_registry_deliveries(readers, recorded) -%}
+  {%- do record_registry_deliveries(readers, recorded, ledger) -%}
+  {%- do run_query('drop table ' ~ ledger) -%}
 {%- endif -%}
 {{ return('') }}
 {%- endmacro %}
 
 
-{% macro record_registry_deliveries(readers, recorded) -%}
+{% macro record_registry_deliveries(readers, recorded, ledger) -%}
 {#- The registries' current deliveries, as the marts now built read them: recorded for a registry
     only when this run rebuilds every incremental mart that reads it (`linli build` selects what
     lies below the sources that changed, so a changed registry's readers all run). -#}
@@ -118,11 +128,10 @@ where {{ column }} in ({{ rebuilt_day_list() }})
   {%- if not left_out %}{% do updated.append(registry) %}{% endif -%}
 {%- endfor -%}
 {%- if updated -%}
-  {%- set target = registry_deliveries_relation() -%}
-  {%- set next = target.incorporate(path={'identifier': 'registry_deliveries_next'}) -%}
+  {%- set target, next = build_relation('registry_deliveries'), build_relation('registry_deliveries_next') -%}
   {%- set rows -%}
     with current_deliveries as (
-        {{ current_deliveries(source('raw', 'ledger')) }}
+        select * from {{ ledger }}
     )
     {% if recorded is not none -%}
     select source, delivery_id from {{ recorded }} where source not in ({{ quoted(updated) }})
@@ -136,12 +145,6 @@ where {{ column }} in ({{ rebuilt_day_list() }})
   {%- do run_query('create table ' ~ target ~ ' as select * from ' ~ next) -%}
   {%- do run_query('drop table ' ~ next) -%}
 {%- endif -%}
-{%- endmacro %}
-
-
-{% macro registry_deliveries_relation() -%}
-{{ return(api.Relation.create(database=target.database if target.database is defined else none, schema='build',
-                              identifier='registry_deliveries', type='table')) }}
 {%- endmacro %}
 
 

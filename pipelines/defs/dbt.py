@@ -7,8 +7,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from ingest.dbt_sources import ABSENT_ENV, absent_sources
-from linli.warehouse import PROJECT, blocking_quality_failures, discard, new_build, publish
+from linli.warehouse import PROJECT, blocking_quality_failures, dbt_environment, discard, new_build, publish
 from pipelines.resources import LakeResource
 
 linli_dbt = DbtProject(project_dir=PROJECT, profiles_dir=PROJECT)
@@ -35,8 +34,7 @@ def libraries(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake
     try:
         # dbt's artefacts beside the builds, not in the code checkout (one dbt run at a time: pool "dbt").
         # Its events are held back until the build is published: an asset is materialised only then.
-        with _environment(LINLI_LAKE=str(Path(lake.lake).resolve()), LINLI_WAREHOUSE=str(target),
-                          **{ABSENT_ENV: absent_sources(Path(lake.lake))}):
+        with _environment(**dbt_environment(Path(lake.lake).resolve(), str(target))):
             events = list(dbt.cli(["build"], context=context, target_path=Path(lake.warehouse).resolve() / "target-dagster").stream())
         failed = blocking_quality_failures(target, Path(lake.lake))
         if failed:
