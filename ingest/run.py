@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from dataclasses import replace
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Callable
@@ -13,11 +14,17 @@ import polars as pl
 from ingest.delivery import Delivery
 from ingest.land import Together, file_delivery, lake_writer, may_land_together
 from ingest.readers import DeliveryError
+from ingest.rules import scrub_ids
 from ingest.schemas import SOURCES, Column, Source
 from ingest.stage import read
 
 # Files no declared source claims are still recorded, as failed deliveries of this pseudo-source.
 UNKNOWN = Source("unknown", "files no source is declared for", "none", (Column("line", "varchar", "raw"),), key=("line",), paths=())
+NO_SOURCE = "no source is declared for this path"
+# The ledger keeps a file's name, its identity for supersession and replay, so a name holding an
+# identifier would put it in the lake in clear; such a file is recorded as failed, its name masked.
+NAMED_AFTER_SOMEONE = ("the file name holds an ID, mobile or plate number, which the ledger may not keep: "
+                       "rename the file and deliver it again")
 
 
 def source_for(rel: str) -> Source | None:
@@ -43,15 +50,20 @@ def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int,
     rows = []
     with lake_writer(lake_root) as w, ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as ahead:
 
-        def read_ahead(path: Path) -> tuple[Source | None, Delivery]:
+        def read_ahead(path: Path) -> tuple[str | None, Delivery]:
+            """The delivery, and why it is refused unread if it is."""
             source = source_for(path.relative_to(deliveries).as_posix())
             d = file_delivery(source or UNKNOWN, deliveries, path)
+            if source is None:
+                return NO_SOURCE, d
+            if scrub_ids(d.name) != d.name:  # recorded under its name masked
+                return NAMED_AFTER_SOMEONE, replace(d, name=scrub_ids(d.name))
             # A delivery the ledger holds is skipped unread; one that cannot be read is read again
             # when it lands, which records why.
-            if source is not None and w.ledger.holds(d.name, d.checksum) is None:
+            if w.ledger.holds(d.name, d.checksum) is None:
                 with suppress(DeliveryError):
                     d.content = read(d)
-            return source, d
+            return None, d
 
         together: Together | None = None  # small deliveries of one snapshot source, staged as they come
 
@@ -62,17 +74,17 @@ def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int,
 
         upcoming = ahead.submit(read_ahead, files[0]) if files else None
         for i in range(len(files)):
-            source, d = upcoming.result()
+            refused, d = upcoming.result()
             if i + 1 < len(files):  # one file ahead, no more: what is read ahead is held in memory
                 upcoming = ahead.submit(read_ahead, files[i + 1])
             progress(i, len(files), d.name)
-            if source is None or not may_land_together(d):
+            if refused or not may_land_together(d):
                 land_together()
-                rows.append(w.land(d) if source is not None else w.refuse(d, "no source is declared for this path"))
+                rows.append(w.refuse(d, refused) if refused else w.land(d))
                 continue
             if together is not None and not together.accepts(d):
                 land_together()
-            together = together or w.together(source)
+            together = together or w.together(d.source)
             together.add(d)
         land_together()
         rows += _copies_of_superseded(w, deliveries, rows)

@@ -113,12 +113,25 @@ class Source:
 SEEDS = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds"
 
 
+def _seed(name: str) -> list[dict[str, str]]:
+    with open(SEEDS / f"{name}.csv", encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def _ethnicities() -> dict[str, str]:
     """The GB 3304 names the libraries map (a dbt seed), each accepted as itself and, as clerks
     often write them, without 族 (汉, 蒙古)."""
-    with open(SEEDS / "code_ethnicity.csv", encoding="utf-8", newline="") as fh:
-        names = [row["name_zh"] for row in csv.DictReader(fh)]
+    names = [row["name_zh"] for row in _seed("code_ethnicity")]
     return {**{n.removesuffix("族"): n for n in names if n.endswith("族")}, **{n: n for n in names}}
+
+
+def _relations() -> dict[str, str]:
+    """The GB/T 4761 names the libraries map (a dbt seed), each accepted as itself and as the seed
+    says clerks also write it (儿子 for 子, 妻子 for 妻). What clerks write wins over a name: in a
+    column of relation to the householder, 本人 is the householder's own row (户主), not code 01."""
+    rows = _seed("code_relation")
+    also = {a: row["name_zh"] for row in rows for a in row["also_written"].split("|") if a}
+    return {**{row["name_zh"]: row["name_zh"] for row in rows}, **also}
 
 
 # Reusable columns: one definition per fact.
@@ -252,7 +265,8 @@ WORK_ORDER = Source(
 REGISTRY = Source(
     "registry", "实有人口 household registry exported by community offices (GB/T 31000)", "people",
     (
-        Column("row_no", "integer", "序号 row number in the export", ("序号",)),
+        # an ID number fits a BIGINT: one typed here would land in clear
+        Column("row_no", "integer", "序号 row number in the export", ("序号",), format="no_identifier"),
         NAME.named("name", required=True),
         Column("sex", "varchar", "性别, GB/T 2261.1 code", ("性别",), required=True, values={"男": "1", "女": "2"}),
         Column("id_type", "varchar", "证件类型", ("证件类型",), required=True,
@@ -263,7 +277,8 @@ REGISTRY = Source(
         Column("population_type", "varchar", "人口类型: 户籍 / 流动 / 境外", ("人口类型",), required=True,
                values={"户籍": "registered", "流动": "floating", "境外": "foreign"}),
         Column("household_no", "varchar", "户号", ("户号",), required=True, fill_down=True, format="no_identifier"),
-        Column("relation", "varchar", "与户主关系 relation to the householder", ("与户主关系",), required=True),
+        Column("relation", "varchar", "与户主关系 relation to the householder, as GB/T 4761 names it", ("与户主关系",),
+               required=True, values=_relations()),
         GRID.named("grid_code"),
         HOUSE.named("house_code", required=True),
         Column("address", "varchar", "现住址 address down to the house", ("现住址", "现居住地址"), free_text=True),
@@ -416,7 +431,8 @@ PM_OWNER = Source(
         REGISTRY.column("nationality"),
         PHONE.named("phone"),
         HOUSE.named("house_code", required=True),
-        Column("relation", "varchar", "与户主关系, GB/T 4761 code", ("与户主关系",)),
+        Column("relation", "varchar", "与户主关系, GB/T 4761 code", ("与户主关系",),
+               values={row["code"]: row["code"] for row in _seed("code_relation")}),
         REGISTRY.column("household_no").named("household_no", required=False, fill_down=False),
         REGISTRY.column("population_type"),
         REGISTRY.column("moved_in"),

@@ -485,14 +485,15 @@ def test_broken_lines_and_free_text_keep_no_identifier_in_clear():
 
 def test_text_people_type_lands_without_identifiers_and_a_refused_row_without_names(tmp_path):
     """A registry's free-text columns (address, special groups, household number, nationality)
-    land with identifiers masked; an ethnicity lands as GB 3304 names it, or is refused; a refused row's
-    other columns lose names too; a column the header adds is named in the ledger masked."""
+    land with identifiers masked, and a row number holding one is refused; an ethnicity and a relation land as GB 3304 and GB/T 4761 name them,
+    or are refused; a refused row's other columns lose names too; a column the header adds is named in
+    the ledger masked."""
     d, lake = tmp_path / "deliveries", tmp_path / "lake"
-    header = "姓名,性别,证件类型,公民身份号码,出生日期,民族,人口类型,户号,与户主关系,房屋编码,现住址,特殊人群,国籍,填表人:欧阳修文 13912340011"
-    row = "张三,男,居民身份证,15062119900101004X,1990-01-01,{ethnicity},户籍,{household},户主,150602001001B001001001,{address},{groups},中国,"
-    landed = row.format(ethnicity="蒙古", household="150000128", address="东城社区3栋 户主电话13912340021",
+    header = "序号,姓名,性别,证件类型,公民身份号码,出生日期,民族,人口类型,户号,与户主关系,房屋编码,现住址,特殊人群,国籍,填表人:欧阳修文 13912340011"
+    row = "{row_no},张三,男,居民身份证,15062119900101004X,1990-01-01,{ethnicity},户籍,{household},{relation},150602001001B001001001,{address},{groups},中国,"
+    landed = row.format(row_no=1, ethnicity="蒙古", household="150000128", relation="儿子", address="东城社区3栋 户主电话13912340021",
                         groups="独居老人 蒙K12399 150602199001011234")
-    refused = row.format(ethnicity="令狐冲明", household="15062119900101004X", address="户主慕容复生家", groups="")
+    refused = row.format(row_no=150621199001010058, ethnicity="令狐冲明", household="15062119900101004X", relation="干儿子", address="户主慕容复生家", groups="")
     refused = refused.replace("1990-01-01", "1990-13-45").replace(",15062119900101004X,1990", ",150621199001010058,1990")
     _write(d, "registry/150602001001_测试社区_实有人口.csv", "\n".join([header, landed, refused]).encode() + b"\n")
     ingest_directory(d, lake)
@@ -501,12 +502,33 @@ def test_text_people_type_lands_without_identifiers_and_a_refused_row_without_na
     assert "13912340011" not in status["notes"] and "欧阳修文" not in status["notes"] and "139****0011" in status["notes"]
     [person] = _current_rows(lake, "registry").to_dicts()
     assert person["household_no"] == "150000128" and person["address"] == "东城社区3栋 户主电话139****0021"
-    assert person["ethnicity"] == "蒙古族", "as GB 3304 names it"
+    assert (person["ethnicity"], person["relation"]) == ("蒙古族", "子"), "as GB 3304 and GB/T 4761 name them"
     assert person["special_groups"] == "独居老人 蒙K***99 150602********1234"
     [(record, reasons)] = duckdb.sql(f"SELECT record, reasons FROM '{lake}/quarantine/registry/*.parquet'").fetchall()
-    assert reasons == ["birth_date: not a valid date", "ethnicity: not an allowed value", "household_no: fails the no_identifier rule"], reasons
+    assert reasons == ["row_no: fails the no_identifier rule", "birth_date: not a valid date", "ethnicity: not an allowed value",
+                       "household_no: fails the no_identifier rule", "relation: not an allowed value"], reasons
     assert (json.loads(record)["address"], json.loads(record)["ethnicity"]) == ("户**", "令**"), record
-    assert json.loads(record)["household_no"] == "150621********004X", record
+    assert (json.loads(record)["household_no"], json.loads(record)["row_no"]) == ("150621********004X", "150621********0058"), record
+
+
+def test_a_file_named_after_someone_is_refused_under_its_name_masked(tmp_path):
+    """The ledger keeps file names: a file whose name holds an ID number is recorded as failed under
+    its name masked, skipped while it stays, and lands once renamed."""
+    d, lake = tmp_path / "deliveries", tmp_path / "lake"
+    header = "姓名,性别,证件类型,公民身份号码,出生日期,人口类型,户号,与户主关系,房屋编码"
+    body = f"{header}\n张三,男,居民身份证,15062119900101004X,1990-01-01,户籍,150000128,户主,150602001001B001001001\n".encode()
+    named = _write(d, "registry/150602001001_补录_150602199802091207_实有人口.csv", body)
+    ingest_directory(d, lake)
+    ingest_directory(d, lake)  # while it stays, it is skipped
+    [failed] = Ledger(Lake(lake)).latest.values()
+    assert failed["file"] == "registry/150602001001_补录_150602********1207_实有人口.csv", failed["file"]
+    assert (failed["status"], failed["source"]) == ("failed", "registry") and "rename the file" in failed["error"]
+    ledger_text = "\n".join(map(str, duckdb.sql(f"SELECT * FROM '{lake}/ledger/*.parquet'").fetchall()))
+    assert "150602199802091207" not in ledger_text and ledger_text.count("rename the file") == 1, ledger_text
+    named.rename(named.with_name("150602001001_补录_实有人口.csv"))
+    ingest_directory(d, lake)
+    assert [r["status"] for r in _status(lake).values()] == ["failed", "landed"]
+    assert _current_rows(lake, "registry")["name_masked"].to_list() == ["张*"]
 
 
 def test_a_line_holding_a_control_character_is_a_line_like_any_other(tmp_path):
