@@ -175,8 +175,9 @@ FORMATS = {
     "satisfaction": "TRY_CAST(x AS INTEGER) BETWEEN 1 AND 5",
     "longitude": "TRY_CAST(x AS DOUBLE) BETWEEN 73 AND 136",
     "latitude": "TRY_CAST(x AS DOUBLE) BETWEEN 3 AND 54",
-    # a code a clerk types (a household number): an ID or mobile number in its place is refused, not landed
-    "no_identifier": "scrub_ids(x) = x",
+    # a code a clerk types (a household number): an ID or mobile number in its place is refused, not landed;
+    # also checked on a row number as the lake holds it, an integer
+    "no_identifier": "scrub_ids(x::VARCHAR) = x::VARCHAR",
 }
 
 
