@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import csv
+import hashlib
+import hmac
 import io
 import json
+import os
 import shutil
+import threading
+import time
+from contextlib import suppress
 from pathlib import Path
 
+import jwt
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -16,8 +25,9 @@ from typer.testing import CliRunner
 
 from linli.cli import app as cli
 from linli.warehouse import connect_current, current, publish
-from serving.api.app import create_app
-from serving.api.audit import verify
+from serving.api.app import Builds, create_app
+from serving.api.audit import chain_key, verify
+from serving.api.dispatch import Dispatcher, request_shape
 from serving.api.keys import KeyStore
 from serving.api.resources import CITY_AREA, RESOURCES, SCOPES
 from tests.privacy import ID_RE, MOBILE_RE, PLATE_RE
@@ -131,6 +141,14 @@ def test_scopes_and_authentication(api):
     assert client.get("/v1/people/residents", headers=bearer).status_code == 403
     assert client.post("/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": key_id,
                                                  "client_secret": "wrong"}).status_code == 401
+    secret_file = api[2] / "jwt.secret"
+    assert oct((api[2] / "keys.sqlite").stat().st_mode & 0o777) == oct(secret_file.stat().st_mode & 0o777) == "0o600"
+    signed = secret_file.read_text().strip()
+    for claims in ({"exp": time.time() + 300}, {"sub": key_id}):  # no key named, or never expiring
+        unfit = jwt.encode(claims, signed, algorithm="HS256")
+        assert client.get("/v1/places/grids", headers={"Authorization": f"Bearer {unfit}"}).status_code == 401, claims
+    fit = jwt.encode({"sub": key_id, "exp": time.time() + 300}, signed, algorithm="HS256")
+    assert client.get("/v1/places/grids", headers={"Authorization": f"Bearer {fit}"}).status_code == 200
     keys.revoke(key_id)
     assert _get(client, places_only, "places/communities").status_code == 401
     assert client.get("/v1/places/grids", headers=bearer).status_code == 401, "a revoked key's tokens stop working"
@@ -194,6 +212,22 @@ def test_people_requests_are_audited_and_the_chain_catches_tampering(warehouse, 
     log.with_suffix(".head").write_bytes(head)
     log.write_text(pristine)
 
+    def rewritten(key: bytes) -> list[str]:
+        """The log without its first entry, every later one re-chained under `key`, head included."""
+        prev, out = "0" * 64, []
+        for seq, line in enumerate(pristine.splitlines()[1:], 1):
+            body = {k: v for k, v in json.loads(line).items() if k != "hash"} | {"seq": seq, "prev": prev}
+            prev = hmac.new(key, (prev + json.dumps(body, sort_keys=True, ensure_ascii=False)).encode(), hashlib.sha256).hexdigest()
+            out.append(json.dumps(body | {"hash": prev}, ensure_ascii=False))
+        log.write_text("\n".join(out) + "\n")
+        log.with_suffix(".head").write_bytes(json.dumps([len(out), prev]).encode().ljust(128))
+        return verify(log)
+
+    assert rewritten(b"a key guessed by whoever can write the file"), "a chain re-hashed without the key does not hold"
+    assert rewritten(chain_key()) == [], "the same rewriting under the key does: it is the key that stops it"
+    log.with_suffix(".head").write_bytes(head)
+    log.write_text(pristine)
+
 
 def test_errors_have_one_shape_and_a_request_id(api, tokens):
     client = api[0]
@@ -214,6 +248,14 @@ def test_errors_have_one_shape_and_a_request_id(api, tokens):
         assert body["error"]["message"] and body["error"]["request_id"] == response.headers["X-Request-ID"]
     echoed = client.get("/health", headers={"X-Request-ID": "trace-42"})
     assert echoed.headers["X-Request-ID"] == "trace-42"
+    for forged in ("x" * 60_000, '"}{"status": 200'):  # echoed and logged: a short plain token only
+        assert client.get("/health", headers={"X-Request-ID": forged}).headers["X-Request-ID"] not in forged
+    # loosely read by the store, or no values of a sort order
+    cursors = [base64.urlsafe_b64encode(json.dumps(v).encode()).decode() for v in ([{"a": 1}], [[1]])]
+    for params in ({"from": "2024-05-01T00:00:00+99:00"}, {"from": "epoch"}, {"to": "infinity"}, {"from": "99999-01-01"},
+                   *({"cursor": c} for c in cursors)):
+        response = _get(client, token, "events/door_access", **params)
+        assert response.status_code == 400 and response.json()["error"]["message"], (params, response.text)
 
 
 def test_filters_formats_and_field_selection(api, tokens, warehouse):
@@ -236,13 +278,13 @@ def test_filters_formats_and_field_selection(api, tokens, warehouse):
     newest = _get(client, token, "events/door_access", sort="-event_time", limit=2).json()["data"]
     assert newest[0]["event_time"] >= newest[1]["event_time"]
     # by a time that is part of the key: that time first, the rest of the key after it, across pages
-    for path, table, time, rest in (("events/meter_readings", "event.meter_reading", "read_time", "meter_id"),
-                                    ("metrics/communities", "metrics.community_daily", "date", "community_code")):
-        first = _get(client, token, path, sort=f"-{time}", limit=4, fields=f"{rest},{time}")
-        second = _get(client, token, path, sort=f"-{time}", limit=4, fields=f"{rest},{time}", cursor=first.json()["next_cursor"])
-        rows = [(r[time], r[rest]) for r in first.json()["data"] + second.json()["data"]]
+    for path, table, at, rest in (("events/meter_readings", "event.meter_reading", "read_time", "meter_id"),
+                                  ("metrics/communities", "metrics.community_daily", "date", "community_code")):
+        first = _get(client, token, path, sort=f"-{at}", limit=4, fields=f"{rest},{at}")
+        second = _get(client, token, path, sort=f"-{at}", limit=4, fields=f"{rest},{at}", cursor=first.json()["next_cursor"])
+        rows = [(r[at], r[rest]) for r in first.json()["data"] + second.json()["data"]]
         assert len(set(rows)) == 8 and rows == sorted(rows, reverse=True), path
-        last_day = con.execute(f"SELECT max({time})::DATE::VARCHAR FROM {table}").fetchone()[0]
+        last_day = con.execute(f"SELECT max({at})::DATE::VARCHAR FROM {table}").fetchone()[0]
         assert rows[0][0][:10] == last_day, path
     tagged = csv.reader(io.StringIO(_get(client, token, "profiles/houses", fields="house_code,tags", limit=1000, format="csv").text))
     cells = [json.loads(tags) for _, tags in list(tagged)[1:]]
@@ -269,6 +311,70 @@ def test_serves_the_last_complete_build(warehouse, tmp_path):
     publish(wh, second)
     assert client.get("/ready").json()["build"] == "b2.duckdb"
     assert TestClient(create_app(tmp_path / "empty", tmp_path / "s2")).get("/ready").status_code == 503
+    # an older build is let go once a thread reads the newer one: a pruned file's space comes back
+    builds = Builds(wh, tmp_path / "quality", threads=1)
+    publish(wh, first)
+    builds.cursor().execute("SELECT 1")
+    publish(wh, second)
+    builds.cursor().execute("SELECT 1")
+    first.unlink()
+    assert list(builds.open) == [second]
+    assert not [f for f in _open_files() if "b1.duckdb" in f], "the pruned build is still open"
+
+
+def _open_files() -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with suppress(OSError):  # closed since it was listed (the listing's own, say)
+            found.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return found
+
+
+def test_no_readable_build_is_a_503_and_every_answer_is_audited_as_given(warehouse, tmp_path):
+    """A missing, corrupt or cut-off build is a 503 that names no file; a failure is audited as one."""
+    import duckdb
+
+    served = current(warehouse).resolve()
+    for state in ("missing", "random bytes", "cut off", "empty"):
+        wh = tmp_path / state / "wh"
+        (wh / "builds").mkdir(parents=True)
+        build = wh / "builds" / "b1.duckdb"
+        if state == "random bytes":
+            build.write_bytes(bytes(range(256)) * 400)
+        elif state == "cut off":
+            build.write_bytes(served.read_bytes()[: served.stat().st_size // 2])
+        elif state == "empty":
+            duckdb.connect(str(build)).close()
+        if build.exists():
+            publish(wh, build)
+        client = TestClient(create_app(wh, tmp_path / state / "api"), raise_server_exceptions=False)
+        token = KeyStore(tmp_path / state / "api" / "keys.sqlite").create("t", ALL_SCOPES, "1506")
+        expected = 500 if state == "empty" else 503  # no such table: the API's own failure
+        for response in (_get(client, token, "people/residents", limit=1), _get(client, token, "places/houses", limit=1)):
+            assert response.status_code == expected, (state, response.text)
+            assert str(tmp_path) not in response.text and "duckdb" not in response.text, response.text
+        assert client.get("/ready").status_code == (200 if state == "empty" else 503) and str(tmp_path) not in client.get("/ready").text
+        [entry] = [json.loads(line) for line in (tmp_path / state / "api" / "audit.jsonl").read_text().splitlines()]
+        assert (entry["endpoint"], entry["status"], entry["rows"]) == ("people/residents", expected, 0), entry
+
+
+def test_a_large_page_of_a_quick_endpoint_runs_off_the_event_loop():
+    """Requests run in place only while the last of their shape was quick: a thousand rows as CSV
+    after a page of one is a shape of its own, sent to the thread pool."""
+    dispatcher, ran_on = Dispatcher(), []
+
+    def work(seconds: float):
+        ran_on.append(threading.get_ident())
+        time.sleep(seconds)
+
+    async def requests() -> int:
+        for params, seconds in (({"limit": "1"}, 0), ({"limit": "1"}, 0), ({"limit": "1000", "format": "csv"}, 0.03),
+                                ({"limit": "1000", "format": "csv"}, 0.03), ({}, 0), ({"limit": "1"}, 0)):
+            await dispatcher.run(request_shape("events/door_access", params), work, seconds)
+        return threading.get_ident()
+
+    loop = asyncio.run(requests())
+    assert [t == loop for t in ran_on] == [False, True, False, False, True, True]
 
 
 def test_keys_cli(tmp_path):

@@ -164,6 +164,17 @@ def test_api_catalog_search(paths, built, tmp_path, monkeypatch):
     denied = client.get("/v1/catalog/search", params={"q": "独居"}, headers={"X-API-Key": other})
     assert denied.status_code == 403 and denied.json()["error"]["status"] == 403
     assert client.get("/v1/catalog/search", params={"q": "独居"}).status_code == 401
+    # a key bound to one community finds the city's datasets, but neither their city-wide figures
+    # nor another community's delivery files (whose rows count its people)
+    with connect_current(paths.warehouse) as con:
+        community = con.execute("SELECT min(community_code) FROM place.community").fetchone()[0]
+    steward = keys.create("community steward", ["catalog:read"], community)
+    for q in ("实有人口", "resident"):
+        city_hits, own_hits = (client.get("/v1/catalog/search", params={"q": q, "limit": 100}, headers={"X-API-Key": k}).json()["data"]
+                               for k in (reader, steward))
+        assert any(h["layer"] == "delivery" for h in city_hits) and any(h["rows"] for h in city_hits), q
+        assert own_hits and not any(h["layer"] == "delivery" for h in own_hits), q
+        assert not any(k in h for h in own_hits for k in ("rows", "freshness", "quality_score", "evaluation_score")), q
 
 
 def test_catalog_server_answers_from_the_published_store(paths, built):

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -36,7 +37,7 @@ from pydantic import AnyHttpUrl, BaseModel
 from serving.api.alarms import ALARM_KINDS, Subscriptions, newest
 from serving.api.audit import AuditLog
 from serving.api.catalog import catalog_router
-from serving.api.dispatch import Dispatcher
+from serving.api.dispatch import Dispatcher, request_shape
 from serving.api.filters import Filters, openapi_parameters
 from serving.api.keys import KeyStore, Principal, issue_jwt, read_jwt
 from serving.api.limits import RateLimiter
@@ -73,6 +74,9 @@ class GeoJSON(JSON):
     media_type = "application/geo+json"
 
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
 class RequestIds:
     """Every response carries a request id (the caller's X-Request-ID or a new one), and every
     request is logged as one JSON line. Plain ASGI: no per-request task or body copy."""
@@ -84,7 +88,8 @@ class RequestIds:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        rid = given or secrets.token_hex(16)
+        # the caller's id is echoed and logged: a short plain token only, or it could forge log lines
+        rid = given if REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = rid  # request.state.request_id downstream
         started, status = time.perf_counter(), [500]
 
@@ -137,23 +142,23 @@ class Builds:
         return self.read()[0]
 
     def read(self, r: Resource | None = None) -> tuple[duckdb.DuckDBPyConnection, dict[str, str]]:
-        """A cursor on the latest build (or the quality results), and the resource's columns."""
+        """A cursor on the latest build (or the quality results), and the resource's columns;
+        503 when there is no readable build."""
         if r is not None and r.store == "quality":  # results files come and go: read them afresh
             con = quality_store.attach(duckdb.connect(), self.quality)
             con.execute(CITY_TIME)
             return con, table_columns(con, r)
-        target = os.readlink(self.link)  # one system call, not a walk of the whole path
-        kept = getattr(self.local, "cursor", None)
-        if kept is None or kept[0] != target:
-            path = self.warehouse / target
-            with self.lock:
-                if path not in self.open:
-                    self.open[path] = con = duckdb.connect(str(path), read_only=True)
-                    # set, not passed as configuration: a process may hold the file open already (tests)
-                    con.execute(f"SET threads = {self.threads}")
-            cur = self.open[path].cursor()
-            cur.execute(CITY_TIME)
-            self.local.cursor = kept = (target, cur)
+        try:
+            target = os.readlink(self.link)  # one system call, not a walk of the whole path
+            kept = getattr(self.local, "cursor", None)
+            if kept is None or kept[0] != target:
+                if kept is not None:
+                    kept[1].close()
+                self.local.cursor = kept = (target, self._open(target).cursor())
+                kept[1].execute(CITY_TIME)
+        except (OSError, duckdb.Error) as exc:
+            log.error("no published build to serve: %s", exc)
+            raise HTTPException(503, "no published build to serve") from exc
         cur = kept[1]
         if r is None:
             return cur, {}
@@ -161,6 +166,21 @@ class Builds:
         if columns is None:
             self.columns[(target, r.table)] = columns = table_columns(cur, r)
         return cur, columns
+
+    def _open(self, target: str) -> duckdb.DuckDBPyConnection:
+        """The connection to a build, opened once. Once a newer build is published, those to older
+        ones are let go, not closed (closing would close the cursors made from them): a thread still
+        reading an older build holds it through its own cursor until it moves on, and the file is
+        closed, its space freed once pruned, when the last cursor goes."""
+        path = self.warehouse / target
+        with self.lock:
+            if path not in self.open:
+                con = duckdb.connect(str(path), read_only=True)
+                # set, not passed as configuration: a process may hold the file open already (tests)
+                con.execute(f"SET threads = {self.threads}")
+                self.open = {path: con}
+                self.columns = {k: v for k, v in self.columns.items() if k[0] == target}
+            return self.open[path]
 
 
 def _jwt_secret(state: Path) -> str:
@@ -251,7 +271,8 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None,
             build = current(warehouse).resolve(strict=True)
             builds.cursor().execute("SELECT 1").fetchone()
         except (OSError, duckdb.Error) as exc:
-            raise HTTPException(503, f"no published build to serve: {exc}") from exc
+            log.error("no published build to serve: %s", exc)
+            raise HTTPException(503, "no published build to serve") from exc
         return {"status": "ready", "build": build_name(build)}
 
     @app.post("/v1/oauth/token", tags=["auth"])
@@ -350,12 +371,15 @@ def _endpoint(r: Resource, builds: Builds, audit: AuditLog, who_is, dispatcher: 
         except HTTPException as exc:
             status = exc.status_code
             raise
+        except Exception:
+            status = 500
+            raise
         finally:
             if r.personal:
                 audit.append(who.key_id, r.path, filters.given(), rows, status)
 
     async def endpoint(request: Request):
-        return await dispatcher.run(r.path, respond, request)
+        return await dispatcher.run(request_shape(r.path, request.query_params), respond, request)
 
     endpoint.__doc__ = r.description
     return endpoint

@@ -2,24 +2,33 @@
 
 Each line is one JSON entry holding the hash of the line before it and its own hash over both;
 a `head` file holds the newest sequence number and hash. `verify` finds any edited, inserted,
-deleted or reordered line, and a cut-off tail.
+deleted or reordered line, and a cut-off tail. The hashes are keyed (HMAC-SHA256 under a key
+derived from LINLI_HMAC_KEY, which lives in the environment, not beside the log): who can rewrite
+the file cannot make a rewritten chain hold.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ingest.pseudonymise import hmac_key_bytes
+
 GENESIS = "0" * 64
 
 
-def _hash(prev: str, body: dict) -> str:
-    return hashlib.sha256((prev + json.dumps(body, sort_keys=True, ensure_ascii=False)).encode()).hexdigest()
+def chain_key() -> bytes:
+    return hmac.new(hmac_key_bytes(), b"linli audit chain", hashlib.sha256).digest()
+
+
+def _hash(key: bytes, prev: str, body: dict) -> str:
+    return hmac.new(key, (prev + json.dumps(body, sort_keys=True, ensure_ascii=False)).encode(), hashlib.sha256).hexdigest()
 
 
 class AuditLog:
@@ -34,6 +43,7 @@ class AuditLog:
         self.log_fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self.head_fd = os.open(self.head, os.O_RDWR | os.O_CREAT, 0o600)
         self.threads = threading.Lock()  # flock excludes other processes, not this one's threads
+        self.key = chain_key()
 
     def append(self, key_id: str, endpoint: str, params: dict, rows: int, status: int) -> dict:
         with self.threads:
@@ -43,7 +53,7 @@ class AuditLog:
                 seq, prev = json.loads(kept) if kept else (0, GENESIS)
                 body = {"seq": seq + 1, "time": datetime.now(timezone.utc).isoformat(), "key_id": key_id, "endpoint": endpoint,
                         "params": params, "rows": rows, "status": status, "prev": prev}
-                entry = body | {"hash": _hash(prev, body)}
+                entry = body | {"hash": _hash(self.key, prev, body)}
                 # written to the OS at once: an entry survives a crash of the API, not of the machine
                 os.write(self.log_fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
                 os.pwrite(self.head_fd, json.dumps([entry["seq"], entry["hash"]]).encode().ljust(self.HEAD_BYTES), 0)
@@ -54,7 +64,7 @@ class AuditLog:
 
 def verify(path: Path) -> list[str]:
     """Problems found in the chain (empty: intact)."""
-    path = Path(path)
+    path, key = Path(path), chain_key()
     problems, prev, seq = [], GENESIS, 0
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     for n, line in enumerate(lines, 1):
@@ -66,7 +76,7 @@ def verify(path: Path) -> list[str]:
             continue
         if entry.get("prev") != prev or entry.get("seq") != seq + 1:
             problems.append(f"line {n}: does not follow the entry before it (deleted, inserted or reordered)")
-        if _hash(entry.get("prev", ""), body) != entry.get("hash"):
+        if _hash(key, entry.get("prev", ""), body) != entry.get("hash"):
             problems.append(f"line {n}: edited (its hash does not match its content)")
         prev, seq = entry.get("hash", ""), entry.get("seq", seq + 1)
     head = path.with_suffix(".head")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ from serving.api.resources import CITY_AREA, SCOPES, is_code
 
 AREA_LENGTHS = (4, 6, 9, 12)
 TOKEN_MINUTES = 60
+
+
+def private_sqlite(path: Path) -> sqlite3.Connection:
+    """A SQLite store of secrets' hashes or secrets, readable by its owner alone (SQLite gives its
+    journal the database file's mode)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)  # a store an older release made with the default mode
+    return sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
 
 
 class KeyRefused(ValueError):
@@ -42,7 +51,7 @@ def _digest(secret: str) -> str:
 class KeyStore:
     def __init__(self, path: Path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db = private_sqlite(path)
         self.db.execute("""CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL,
             scopes TEXT NOT NULL, area TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)""")
         # Principals already looked up, valid while no connection has changed the store since
@@ -103,6 +112,7 @@ def issue_jwt(p: Principal, secret: str) -> tuple[str, int]:
 def read_jwt(token: str, secret: str) -> str | None:
     """The key id a valid, unexpired token was issued to."""
     try:
-        return jwt.decode(token, secret, algorithms=["HS256"])["sub"]
+        # a token without an expiry would never expire, one without a subject names no key
+        return jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})["sub"]
     except jwt.PyJWTError:
         return None

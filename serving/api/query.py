@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 
@@ -42,9 +43,17 @@ def _decode(cursor: str, n: int) -> list:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError as exc:
         raise BadRequest("cursor is not one this API issued") from exc
-    if not isinstance(values, list) or len(values) != n:
+    if not isinstance(values, list) or len(values) != n or any(isinstance(v, (list, dict)) for v in values):
         raise BadRequest("cursor does not fit this sort order")
     return values
+
+
+def _iso_time(value: str) -> None:
+    """Checked here, as the store would read some times loosely ('epoch', an offset of +99:00)."""
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{value!r} is no ISO 8601 date or time, such as 2024-05-01 or 2024-05-01T08:00:00+08:00") from None
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, r: Resource) -> dict[str, str]:
@@ -80,6 +89,7 @@ def select(con: duckdb.DuckDBPyConnection, r: Resource, who: Principal, columns:
         if value:
             if not r.time:
                 raise BadRequest(f"{r.path} has no time to filter by")
+            _iso_time(value)
             where.append(f'"{r.time}" {op} ?::TIMESTAMPTZ')
             args.append(value)
     if kind:
