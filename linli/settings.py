@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +26,9 @@ class Settings(BaseSettings):
     # DuckDB threads per API process. The API runs many small queries at once: one thread each
     # shares the cores among requests instead of waking threads within every request.
     api_duckdb_threads: int = 1
+    # Networks alarm webhooks may reach although not public (loopback, private, …), as a JSON list,
+    # e.g. '["127.0.0.1/32", "10.8.0.0/16"]'. Empty: public addresses only.
+    webhook_allow: list[IPvAnyNetwork] = []
     # The catalog always keeps DataHub Lite under DATA/catalog; with a DataHub server (GMS URL,
     # e.g. http://datahub-gms:8080) the same metadata also goes there through the REST sink.
     catalog_server: str | None = None

@@ -51,3 +51,10 @@ def warehouse(lake, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("warehouse")
     build(lake, root, full_refresh=True)
     return root
+
+
+@pytest.fixture
+def loopback_webhooks(monkeypatch):
+    """Alarm webhooks may reach this machine, where the tests' receivers listen (by default only
+    public addresses are allowed)."""
+    monkeypatch.setenv("LINLI_WEBHOOK_ALLOW", '["127.0.0.1/32"]')

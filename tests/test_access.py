@@ -125,7 +125,7 @@ def test_a_cursor_from_a_wider_key_widens_nothing(api, codes):
         assert stolen.status_code == 200 and {r["community_code"] for r in stolen.json()["data"]} <= {community}
 
 
-def test_subscriptions_stay_within_their_keys_area_and_owner(api, codes):
+def test_subscriptions_stay_within_their_keys_area_and_owner(api, codes, loopback_webhooks):
     client, keys = api
     street = next(a for a in codes["areas"] if len(a) == 9)
     other = next(a for a in codes["areas"] if len(a) == 9 and a != street)

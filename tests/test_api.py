@@ -405,18 +405,23 @@ def test_rate_limit_per_key(warehouse, tmp_path):
 
 class _Receiver:
     """A local webhook receiver that fails its first `failures` requests with 503 (or those whose
-    number, from 1, `failing` picks)."""
+    number, from 1, `failing` picks); given `held`, it hangs until that event is set. `times`
+    holds when each request arrived (time.monotonic)."""
 
-    def __init__(self, failures: int = 0, failing=None):
+    def __init__(self, failures: int = 0, failing=None, held=None):
         import threading
+        import time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        self.failing, self.received = failing or (lambda n: n <= failures), []
+        self.failing, self.received, self.times = failing or (lambda n: n <= failures), [], []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.times.append(time.monotonic())
+                if held is not None:
+                    held.wait()
                 outer.received.append((dict(self.headers), body))
                 self.send_response(503 if outer.failing(len(outer.received)) else 200)
                 self.end_headers()
@@ -429,7 +434,7 @@ class _Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def test_alarm_webhooks_are_signed_retried_and_logged(warehouse, tmp_path):
+def test_alarm_webhooks_are_signed_retried_and_logged(warehouse, tmp_path, loopback_webhooks):
     from serving.api.alarms import Subscriptions, dispatch, sign
 
     client = TestClient(create_app(warehouse, tmp_path))
@@ -475,7 +480,7 @@ def test_alarm_webhooks_are_signed_retried_and_logged(warehouse, tmp_path):
 
 
 
-def test_alarms_of_one_second_are_each_sent_once_and_a_revoked_key_gets_no_more(tmp_path, monkeypatch):
+def test_alarms_of_one_second_are_each_sent_once_and_a_revoked_key_gets_no_more(tmp_path, monkeypatch, loopback_webhooks):
     import duckdb
 
     from serving.api import alarms

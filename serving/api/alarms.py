@@ -2,32 +2,50 @@
 new alarms are POSTed in batches, signed with HMAC-SHA256, retried with backoff, and every
 delivery attempt is logged.
 
-"New" means after the subscription's watermark for that kind: at first the time of the newest
-alarm in the serving store when it subscribed (or the `since` time it asked for), then the time
-and id of the last alarm delivered, so alarms of the same second on either side of a batch's end
-are each sent once. A batch that cannot be delivered keeps the watermark, so the next dispatch
-retries it. Only subscriptions whose key is still active are served.
+"New" means not yet delivered to the subscription. Each subscription starts, per kind, after a
+time (the `since` it asked for, or the newest alarm in the serving store when it subscribed) and
+records the key of every alarm it has delivered; a dispatch sends the alarms after the start
+whose keys are not recorded, oldest first. An alarm that lands late (a late or corrected vendor
+file, then an incremental build) is so sent once whatever its event time, and one delivered
+before is not sent again when its day is rebuilt. A batch that cannot be delivered is not
+recorded, so the next dispatch retries it. Only subscriptions whose key is still active are
+served.
+
+Subscriptions are served at once, up to PARALLEL at a time, each within its own time budget: an
+endpoint that hangs or keeps failing holds up its own deliveries only.
+
+A webhook must reach a public address: the host is resolved when subscribing and again before
+every delivery (its DNS may change), and loopback, link-local, private, multicast, reserved and
+unspecified addresses are refused unless LINLI_WEBHOOK_ALLOW names their network. Otherwise any
+key with events:read could make the dispatcher POST into the networks it runs in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
+import socket
 import sqlite3
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 import duckdb
 import httpx
+import pyarrow as pa
 
-from serving.api.keys import KeyStore
-from serving.api.resources import within
+from linli.settings import get_settings
+from serving.api.keys import AREA_LENGTHS, KeyStore
+from serving.api.resources import CITY_ZONE, is_code, within
 
 
 @dataclass(frozen=True)
@@ -36,7 +54,7 @@ class AlarmKind:
     id: str  # SQL for the alarm's id
     time: str
     where: str
-    fields: tuple[str, ...]
+    fields: tuple[str, ...]  # sent with each alarm; a kind whose alarms carry a grid_code can be subscribed by grid
     description: str
 
 
@@ -45,14 +63,62 @@ ALARM_KINDS = {
                         ("alarm_id", "camera_id", "alarm_time", "alarm_type", "alarm_name_zh", "confidence", "estate_code", "community_code", "lon", "lat"),
                         "AI 摄像头告警: falls, fights, smoke, clutter, e-bikes in lifts, thrown objects, crowding"),
     "door": AlarmKind("event.door_access", "event_id", "event_time", "result = 'denied'",
-                      ("event_id", "device_id", "event_time", "open_method", "direction", "building_code", "community_code"),
+                      ("event_id", "device_id", "event_time", "open_method", "direction", "building_code", "grid_code", "community_code"),
                       "门禁告警: access denied"),
     "meter": AlarmKind("event.meter_reading", "meter_id || '@' || strftime(read_time, '%Y-%m-%dT%H:%M:%S%z')", "read_time", "is_backwards",
-                       ("meter_id", "kind", "read_time", "reading", "consumption", "house_code", "community_code"),
+                       ("meter_id", "kind", "read_time", "reading", "consumption", "house_code", "grid_code", "community_code"),
                        "表计告警: a reading below the one before it"),
 }
+GRID_LENGTH = 15  # a grid code: its community's 12 digits and 3 more
 BATCH = 100
 BACKOFF = (1.0, 2.0, 4.0, 8.0)  # seconds before each retry
+REQUEST_TIMEOUT = 10.0  # seconds, at most, for one POST
+BUDGET = 60.0  # seconds one subscription's deliveries may take in a dispatch
+PARALLEL = 8  # subscriptions served at once
+
+
+class Refused(ValueError):
+    """A subscription the dispatcher will not serve as asked; the message says why."""
+
+
+def city_instant(t: datetime) -> datetime:
+    """The instant a time names; one without an offset is the city's, as the resource endpoints read it."""
+    return t if t.tzinfo else t.replace(tzinfo=ZoneInfo(CITY_ZONE))
+
+
+def check_area(area: str, kinds: list[str]) -> None:
+    """Refuse an area that is no division or grid code, or a grid for a kind whose alarms carry none."""
+    if not (is_code(area) and len(area) in (*AREA_LENGTHS, GRID_LENGTH)):
+        raise Refused(f"area must be a division code (banner, street or community) or a grid code, not {area!r}")
+    if len(area) == GRID_LENGTH:
+        ungridded = [k for k in kinds if "grid_code" not in ALARM_KINDS[k].fields]
+        if ungridded:
+            raise Refused(f"{', '.join(ungridded)} alarms carry no grid code: subscribe to them by the grid's community {area[:12]}")
+
+
+def check_webhook(url: str) -> None:
+    """Refuse a webhook whose host does not resolve, or resolves to an address that is not
+    public and not in a network LINLI_WEBHOOK_ALLOW names."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise Refused(f"webhook url {url!r} is not a URL: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise Refused(f"webhook url must be http or https with a host, not {url!r}")
+    try:
+        found = socket.getaddrinfo(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:  # OSError: socket.gaierror; UnicodeError: a label IDNA cannot encode
+        raise Refused(f"webhook host {parsed.host} does not resolve: {exc}") from exc
+    allowed = get_settings().webhook_allow
+    for address in {ipaddress.ip_address(info[4][0].split("%")[0]) for info in found}:  # %: an IPv6 zone
+        address = getattr(address, "ipv4_mapped", None) or address
+        # is_global leaves out loopback, link-local, private, reserved and unspecified addresses,
+        # but not multicast ones
+        public = address.is_global and not address.is_multicast
+        if not public and not any(address in network for network in allowed):
+            raise Refused(f"webhook host {parsed.host} resolves to {address}, which is not a public address "
+                          "(loopback, link-local, private, multicast, reserved or unspecified); "
+                          "LINLI_WEBHOOK_ALLOW can admit its network")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -63,79 +129,133 @@ class Subscriptions:
     def __init__(self, path: Path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.lock = threading.Lock()  # the dispatcher's threads share the connection
+        # IMMEDIATE: another process may open an old store at the same moment and change it too
         self.db.executescript("""
+            BEGIN IMMEDIATE;
             CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, url TEXT NOT NULL, kinds TEXT NOT NULL,
-                area TEXT NOT NULL, secret TEXT NOT NULL, watermarks TEXT NOT NULL, created_at TEXT NOT NULL, deleted_at TEXT);
+                area TEXT NOT NULL, secret TEXT NOT NULL, since TEXT NOT NULL, created_at TEXT NOT NULL, deleted_at TEXT);
             CREATE TABLE IF NOT EXISTS delivery_attempts (delivery_id TEXT NOT NULL, subscription_id TEXT NOT NULL, kind TEXT NOT NULL,
                 alarms INTEGER NOT NULL, first_alarm TEXT, last_alarm TEXT, attempt INTEGER NOT NULL, at TEXT NOT NULL,
-                status_code INTEGER, error TEXT, delivered INTEGER NOT NULL);""")
+                status_code INTEGER, error TEXT, delivered INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS delivered_alarms (subscription_id TEXT NOT NULL, kind TEXT NOT NULL, alarm_id TEXT NOT NULL,
+                PRIMARY KEY (subscription_id, kind, alarm_id)) WITHOUT ROWID;""")
+        try:
+            if "watermarks" in {c[1] for c in self.db.execute("PRAGMA table_info(subscriptions)")}:
+                # a store from when the time of the last alarm delivered was kept instead: every
+                # alarm up to it was delivered, so the subscription now starts there
+                self.db.execute("ALTER TABLE subscriptions RENAME COLUMN watermarks TO since")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
-    def create(self, key_id: str, url: str, kinds: list[str], area: str, watermarks: dict[str, str]) -> dict:
+    def _query(self, sql: str, args: tuple = ()) -> list[dict]:
+        with self.lock:
+            cur = self.db.execute(sql, args)
+            return [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
+
+    def _write(self, sql: str, args: tuple = ()) -> int:
+        """Rows changed."""
+        with self.lock:
+            return self.db.execute(sql, args).rowcount
+
+    def create(self, key_id: str, url: str, kinds: list[str], area: str, since: dict[str, str]) -> dict:
         sub = {"id": uuid.uuid4().hex[:12], "key_id": key_id, "url": url, "kinds": kinds, "area": area,
-               "secret": secrets.token_urlsafe(24), "watermarks": watermarks, "created_at": datetime.now(timezone.utc).isoformat()}
-        self.db.execute("INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                        (sub["id"], key_id, url, " ".join(kinds), area, sub["secret"], json.dumps(watermarks), sub["created_at"]))
+               "secret": secrets.token_urlsafe(24), "since": since, "created_at": datetime.now(timezone.utc).isoformat()}
+        self._write("INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                    (sub["id"], key_id, url, " ".join(kinds), area, sub["secret"], json.dumps(since), sub["created_at"]))
         return sub
 
     def active(self, key_id: str | None = None) -> list[dict]:
-        cur = self.db.execute("SELECT id, key_id, url, kinds, area, secret, watermarks, created_at FROM subscriptions "
-                              "WHERE deleted_at IS NULL AND (? IS NULL OR key_id = ?) ORDER BY created_at", (key_id, key_id))
-        return [{"id": r[0], "key_id": r[1], "url": r[2], "kinds": r[3].split(), "area": r[4], "secret": r[5],
-                 "watermarks": json.loads(r[6]), "created_at": r[7]} for r in cur.fetchall()]
+        rows = self._query("SELECT id, key_id, url, kinds, area, secret, since, created_at FROM subscriptions "
+                           "WHERE deleted_at IS NULL AND (? IS NULL OR key_id = ?) ORDER BY created_at", (key_id, key_id))
+        return [r | {"kinds": r["kinds"].split(), "since": json.loads(r["since"])} for r in rows]
 
     def delete(self, sub_id: str, key_id: str) -> bool:
-        return bool(self.db.execute("UPDATE subscriptions SET deleted_at = ? WHERE id = ? AND key_id = ? AND deleted_at IS NULL",
-                                    (datetime.now(timezone.utc).isoformat(), sub_id, key_id)).rowcount)
+        ended = self._write("UPDATE subscriptions SET deleted_at = ? WHERE id = ? AND key_id = ? AND deleted_at IS NULL",
+                            (datetime.now(timezone.utc).isoformat(), sub_id, key_id))
+        if ended:  # an ended subscription is never served again: what it delivered need not be kept
+            self._write("DELETE FROM delivered_alarms WHERE subscription_id = ?", (sub_id,))
+        return bool(ended)
 
     def attempts(self, sub_id: str) -> list[dict]:
-        cur = self.db.execute("SELECT * FROM delivery_attempts WHERE subscription_id = ? ORDER BY at, attempt", (sub_id,))
-        return [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
+        return self._query("SELECT * FROM delivery_attempts WHERE subscription_id = ? ORDER BY at, attempt", (sub_id,))
 
-    def _advance(self, sub_id: str, kind: str, watermark: list[str]) -> None:
-        marks = json.loads(self.db.execute("SELECT watermarks FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()[0])
-        self.db.execute("UPDATE subscriptions SET watermarks = ? WHERE id = ?", (json.dumps(marks | {kind: watermark}), sub_id))
+    def delivered(self, sub_id: str, kind: str) -> list[str]:
+        """The keys of the alarms of this kind delivered to the subscription."""
+        return [r["alarm_id"] for r in self._query("SELECT alarm_id FROM delivered_alarms WHERE subscription_id = ? AND kind = ?",
+                                                   (sub_id, kind))]
+
+    def _record(self, sub_id: str, kind: str, alarm_ids: list[str]) -> None:
+        with self.lock, self.db:  # one transaction: committed, or rolled back on an error
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR IGNORE INTO delivered_alarms VALUES (?, ?, ?)", [(sub_id, kind, a) for a in alarm_ids])
 
     def _log(self, **row) -> None:
-        self.db.execute(f"INSERT INTO delivery_attempts ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+        self._write(f"INSERT INTO delivery_attempts ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+
+
+def _placed_in(area: str) -> str:
+    """SQL true where an alarm lies in the area (a grid by its grid code), given as the one parameter after it."""
+    return within("grid_code" if len(area) == GRID_LENGTH else "community_code", area)
 
 
 def newest(con: duckdb.DuckDBPyConnection, kind: str, area: str) -> str:
     k = ALARM_KINDS[kind]
-    value = con.execute(f"SELECT max({k.time}) FROM {k.table} WHERE {within('community_code', area)} AND {k.where}", [area]).fetchone()[0]
+    value = con.execute(f"SELECT max({k.time}) FROM {k.table} WHERE {_placed_in(area)} AND {k.where}", [area]).fetchone()[0]
     return (value or datetime(1970, 1, 1, tzinfo=timezone.utc)).isoformat()
 
 
 def dispatch(con: duckdb.DuckDBPyConnection, subs: Subscriptions, keys: KeyStore, post: Callable = httpx.post,
-             backoff: tuple[float, ...] = BACKOFF, sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Deliver every subscription's new alarms; returns counts of alarms delivered and batches failed."""
-    delivered = failed = 0
+             backoff: tuple[float, ...] = BACKOFF, sleep: Callable[[float], None] = time.sleep, budget: float = BUDGET) -> dict:
+    """Deliver every subscription's undelivered alarms, PARALLEL subscriptions at once, each within
+    `budget` seconds; returns counts of alarms delivered and batches failed."""
+    served = []
     for sub in subs.active():
         who = keys.principal(sub["key_id"])
-        if who is None or "events:read" not in who.scopes:  # a revoked key's webhooks get nothing more
-            continue
-        for kind in sub["kinds"]:
-            k = ALARM_KINDS[kind]
-            cols = ", ".join(k.fields)
-            mark = sub["watermarks"][kind]
-            after, last_id = (mark, None) if isinstance(mark, str) else mark  # a time only: nothing of that time is new
-            cur = con.execute(
-                f"""SELECT * FROM (SELECT {k.id} AS _id, {k.time} AS _at, {k.time}::VARCHAR AS _t, {cols} FROM {k.table}
-                                   WHERE {within('community_code', sub['area'])} AND {k.where} AND {k.time} >= ?::TIMESTAMPTZ)
-                WHERE _at > ?::TIMESTAMPTZ OR _id > ? ORDER BY _at, _id""",
-                [sub["area"], after, after, last_id])
-            names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, r)) for r in cur.fetchall()]
-            for start in range(0, len(rows), BATCH):
-                batch = rows[start:start + BATCH]
-                if not _deliver(subs, sub, kind, batch, post, backoff, sleep):
-                    failed += 1
-                    break  # the watermark stays: the next dispatch starts here again
-                subs._advance(sub["id"], kind, [batch[-1]["_t"], batch[-1]["_id"]])
-                delivered += len(batch)
-    return {"alarms_delivered": delivered, "batches_failed": failed}
+        if who is not None and "events:read" in who.scopes:  # a revoked key's webhooks get nothing more
+            served.append(sub)
+
+    def serve(sub: dict) -> tuple[int, int]:
+        with con.cursor() as cur:
+            return _serve(cur, subs, sub, post, backoff, sleep, time.monotonic() + budget)
+
+    with ThreadPoolExecutor(max(1, min(PARALLEL, len(served))), thread_name_prefix="alarm-webhook") as pool:
+        counts = list(pool.map(serve, served))
+    return {"alarms_delivered": sum(c[0] for c in counts), "batches_failed": sum(c[1] for c in counts)}
 
 
-def _deliver(subs: Subscriptions, sub: dict, kind: str, batch: list[dict], post, backoff, sleep) -> bool:
+def _serve(cur: duckdb.DuckDBPyConnection, subs: Subscriptions, sub: dict, post, backoff, sleep, deadline: float) -> tuple[int, int]:
+    """One subscription's undelivered alarms, kind by kind, oldest first; (alarms delivered, batches failed)."""
+    # The city's zone, as the API serves times: the payload's times, and the meter alarms' keys
+    # (which hold a time as text), are then the same whatever zone the connection was opened in.
+    cur.execute(f"SET TimeZone = '{CITY_ZONE}'")
+    delivered = failed = 0
+    for kind in sub["kinds"]:
+        k = ALARM_KINDS[kind]
+        begins = sub["since"][kind]
+        after, last_id = (begins, None) if isinstance(begins, str) else begins  # a time only: nothing of that time is new
+        cur.register("delivered", pa.table({"alarm_id": pa.array(subs.delivered(sub["id"], kind), pa.string())}))
+        found = cur.execute(
+            f"""SELECT * FROM (SELECT {k.id} AS _id, {k.time} AS _at, {', '.join(k.fields)} FROM {k.table}
+                               WHERE {_placed_in(sub['area'])} AND {k.where} AND {k.time} >= ?)
+                WHERE (_at > ? OR _id > ?) AND _id NOT IN (SELECT alarm_id FROM delivered) ORDER BY _at, _id""",
+            [sub["area"], *[city_instant(datetime.fromisoformat(after))] * 2, last_id])
+        names = [d[0] for d in found.description]
+        rows = [dict(zip(names, r)) for r in found.fetchall()]
+        cur.unregister("delivered")
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start:start + BATCH]
+            if not _deliver(subs, sub, kind, batch, post, backoff, sleep, deadline):
+                failed += 1
+                break  # left unrecorded: the next dispatch sends it again
+            subs._record(sub["id"], kind, [a["_id"] for a in batch])
+            delivered += len(batch)
+    return delivered, failed
+
+
+def _deliver(subs: Subscriptions, sub: dict, kind: str, batch: list[dict], post, backoff, sleep, deadline: float) -> bool:
     delivery_id = uuid.uuid4().hex
     alarms = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in a.items() if not k.startswith("_")} for a in batch]
     body = json.dumps({"subscription_id": sub["id"], "kind": kind, "delivery_id": delivery_id, "alarms": alarms},
@@ -143,17 +263,26 @@ def _deliver(subs: Subscriptions, sub: dict, kind: str, batch: list[dict], post,
     headers = {"Content-Type": "application/json", "X-Linli-Signature": sign(sub["secret"], body),
                "X-Linli-Delivery": delivery_id, "X-Linli-Event": f"alarm.{kind}"}
     for attempt in range(1, len(backoff) + 2):
-        status, error = None, None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        status, error, refused = None, None, False
         try:
-            status = post(sub["url"], content=body, headers=headers, timeout=10).status_code
+            check_webhook(sub["url"])
+            # redirects are not followed (httpx's default): they could lead where check_webhook refuses
+            status = post(sub["url"], content=body, headers=headers, timeout=min(REQUEST_TIMEOUT, left)).status_code
+        except Refused as exc:
+            error, refused = f"refused: {exc}", True
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
         ok = status is not None and 200 <= status < 300
         subs._log(delivery_id=delivery_id, subscription_id=sub["id"], kind=kind, alarms=len(batch), first_alarm=batch[0]["_id"],
                   last_alarm=batch[-1]["_id"], attempt=attempt, at=datetime.now(timezone.utc).isoformat(), status_code=status,
                   error=error, delivered=int(ok))
-        if ok:
-            return True
+        if ok or refused:  # a refused address stays refused for the seconds a retry waits
+            return ok
         if attempt <= len(backoff):
+            if time.monotonic() + backoff[attempt - 1] >= deadline:
+                return False
             sleep(backoff[attempt - 1])
     return False

@@ -34,7 +34,7 @@ from linli.settings import get_settings
 from linli.warehouse import build_name, current
 from pydantic import AnyHttpUrl, BaseModel
 
-from serving.api.alarms import ALARM_KINDS, Subscriptions, newest
+from serving.api.alarms import ALARM_KINDS, Refused, Subscriptions, check_area, check_webhook, city_instant, newest
 from serving.api.audit import AuditLog
 from serving.api.catalog import catalog_router
 from serving.api.dispatch import Dispatcher, request_shape
@@ -42,7 +42,7 @@ from serving.api.filters import Filters, openapi_parameters
 from serving.api.keys import KeyStore, Principal, issue_jwt, read_jwt
 from serving.api.limits import RateLimiter
 from serving.api.query import BadRequest, OutsideArea, Page, select, table_columns
-from serving.api.resources import RESOURCES, Resource, is_code
+from serving.api.resources import CITY_ZONE, RESOURCES, Resource
 
 log = logging.getLogger("linli.api")
 
@@ -119,10 +119,11 @@ class SubscriptionIn(BaseModel):
     url: AnyHttpUrl
     kinds: list[str]
     area: str | None = None  # within the key's area; default: all of it
-    since: datetime | None = None  # deliver alarms after this time; default: only those newer than now in the store
+    # deliver alarms after this time (one without an offset is the city's); default: only those newer than now in the store
+    since: datetime | None = None
 
 
-CITY_TIME = "SET TimeZone = 'Asia/Shanghai'"  # every time served as the city lives it, +08:00
+CITY_TIME = f"SET TimeZone = '{CITY_ZONE}'"  # every time served as the city lives it, +08:00
 
 
 class Builds:
@@ -303,16 +304,19 @@ def create_app(warehouse: Path, state: Path, rate_per_minute: int | None = None,
     def subscribe(body: SubscriptionIn, who: Principal = Depends(events_reader)):
         """Register a webhook for alarm kinds in an area; the signing secret is shown once."""
         area = body.area or who.area
-        if not is_code(area):
-            raise HTTPException(400, "area must be a division code (banner, street or community)")
-        if not area.startswith(who.area):
-            raise HTTPException(403, f"area {area} is outside this key's area {who.area}")
         unknown = sorted(set(body.kinds) - set(ALARM_KINDS))
         if unknown or not body.kinds:
             raise HTTPException(400, f"kinds must be among {sorted(ALARM_KINDS)}")
+        try:
+            check_area(area, body.kinds)
+            if not area.startswith(who.area):
+                raise HTTPException(403, f"area {area} is outside this key's area {who.area}")
+            check_webhook(str(body.url))
+        except Refused as exc:
+            raise HTTPException(422, str(exc)) from exc
         con = builds.cursor()
-        marks = {k: body.since.isoformat() if body.since else newest(con, k, area) for k in body.kinds}
-        return subs.create(who.key_id, str(body.url), body.kinds, area, marks)
+        since = {k: city_instant(body.since).isoformat() if body.since else newest(con, k, area) for k in body.kinds}
+        return subs.create(who.key_id, str(body.url), body.kinds, area, since)
 
     @app.get("/v1/subscriptions", tags=["alarms"])
     def subscriptions(who: Principal = Depends(events_reader)):

@@ -102,6 +102,7 @@ RESOURCES += [
 CATALOG_SCOPE = "catalog"  # /v1/catalog/search: metadata about the libraries, never their rows
 SCOPES = sorted({r.scope for r in RESOURCES} | {CATALOG_SCOPE})
 CITY_AREA = "1506"  # all of Ordos: every area a key may have begins with it
+CITY_ZONE = "Asia/Shanghai"  # the city's time: every time is served in it, and one without an offset is read in it
 
 
 def is_code(value: str) -> bool:
