@@ -16,7 +16,7 @@ from linli.net import free_port
 from linli.settings import Settings
 from serving.dashboards import server
 from serving.dashboards.client import SupersetClient
-from serving.dashboards.definitions import DATASETS, RESIDENTS
+from serving.dashboards.definitions import ACCESS, DATASETS, LOCKER_SALES, RESIDENTS
 from serving.dashboards.layout import DASHBOARDS
 
 OUT = Path(__file__).resolve().parent.parent / "test-output" / "dashboards"
@@ -59,13 +59,23 @@ def test_a_community_role_sees_only_its_community(superset, warehouse):
     community = superset["first"]["community"]
     with _login(superset, SETTINGS.superset_admin_user, SETTINGS.superset_admin_password) as admin_client, \
             _login(superset, SETTINGS.superset_community_user, SETTINGS.superset_community_password) as community_client:
-        residents = admin_client.datasets()[RESIDENTS.key]
-        admin, mine = admin_client.counts_by_community(residents), community_client.counts_by_community(residents)
+        ids = admin_client.datasets()
+        admin, mine = admin_client.counts_by_community(ids[RESIDENTS.key]), community_client.counts_by_community(ids[RESIDENTS.key])
+        passes, sales = (admin_client.counts_by_community(ids[ds.key]) for ds in (ACCESS, LOCKER_SALES))
         # and the quality results, city-wide facts, are not theirs to see
         visible = set(community_client.datasets())
     con = duckdb.connect(str(current(warehouse).resolve()), read_only=True)
     truth = dict(con.execute("SELECT community_code, count(*) FROM people.resident GROUP BY 1").fetchall())
+    # the city's figures count the events of devices placed in no community, as the API does
+    (passes_truth, sales_truth, unplaced), = con.execute(
+        """SELECT (SELECT count(*) FROM event.door_access) + (SELECT count(*) FROM event.vehicle_passage),
+                  (SELECT count(*) FROM event.locker_sale),
+                  (SELECT count(*) FROM event.door_access WHERE community_code IS NULL)
+                  + (SELECT count(*) FROM event.locker_sale WHERE community_code IS NULL)""").fetchall()
     con.close()
+    assert unplaced > 0, "devices the registry does not know must have events for this check to mean anything"
+    assert (sum(passes.values()), sum(sales.values())) == (passes_truth, sales_truth)
+    assert None not in mine
     assert admin == truth, "the admin sees every community's rows"
     assert len(admin) > 1, "the small city must have several communities for this test to mean anything"
     assert mine == {community["code"]: truth[community["code"]]}
@@ -75,20 +85,20 @@ def test_a_community_role_sees_only_its_community(superset, warehouse):
 
 
 def test_every_area_login_sees_only_its_area_in_every_area_dataset(superset, warehouse):
-    """Row-level security for every street and community of the city, each through a login granted
+    """Row-level security for every banner, street and community of the city, each through a login granted
     by `linli dashboards grant`, on every dataset an area may see."""
     from bench.reliability.dashboard_access import area_logins, check
 
     users = area_logins(warehouse)
     granted = server.grant(superset["data"], users, "area-test-pw", settings=SETTINGS)
     assert set(granted) == set(users)
-    with pytest.raises(server.SupersetError, match="no street or community"):
+    with pytest.raises(server.SupersetError, match="no banner, street or community"):
         server.grant(superset["data"], {"nowhere": "150699999999"}, "area-test-pw", settings=SETTINGS)
 
     result = check(superset["url"], users, "area-test-pw", SETTINGS)
     print(f"\n{result.line()}")
     assert result.leaks == [] and result.missing == []
-    assert result.streets > 0 and result.communities > 1 and result.answers == len(users) * sum(d.area for d in DATASETS)
+    assert result.banners > 0 and result.streets > 0 and result.communities > 1 and result.answers == len(users) * sum(d.area for d in DATASETS)
     assert result.rows_hidden > 0, "other areas must have rows for this test to mean anything"
 
 
@@ -257,6 +267,41 @@ def test_a_community_user_sees_its_own_dashboards(superset, warehouse):
         assert sorted(d["dashboard_title"] for d in listed) == sorted(b.title for b in DASHBOARDS if b.area_filters)
     finally:
         driver.quit()
+
+
+def test_no_database_connection_reaches_a_file_but_the_quality_results(superset, city, tmp_path):
+    """As the admin, in SQL Lab: the libraries answer, but no connection reads a delivery (clear
+    identifiers), the secret key or any other file, or writes one."""
+    registry = next((city / "deliveries" / "registry").glob("*.csv"))
+    written = tmp_path / "written.csv"
+    with _login(superset, SETTINGS.superset_admin_user, SETTINGS.superset_admin_password) as admin:
+        databases = {d["database_name"]: d["id"] for d in admin.http.get("/api/v1/database/").json()["result"]}
+        assert len(databases) == 2, databases
+
+        def run(database_id: int, sql: str):
+            return admin.http.post("/api/v1/sqllab/execute/", json={"database_id": database_id, "sql": sql, "runAsync": False,
+                                                                    "schema": "main"})
+        served = run(min(databases.values()), "SELECT count(*) AS n FROM people.resident")
+        assert served.status_code == 200 and served.json()["data"][0]["n"] > 0, served.text
+        for name, database_id in databases.items():
+            for sql in (f"SELECT * FROM read_csv('{registry}')", f"SELECT * FROM read_text('{superset['data'] / 'dashboards' / 'secret_key'}')",
+                        "SELECT * FROM read_text('/etc/passwd')", f"COPY (SELECT 1 AS x) TO '{written}'"):
+                answer = run(database_id, sql)
+                assert answer.status_code != 200 and "data" not in answer.json(), (name, sql, answer.text[:300])
+    assert not written.exists()
+    assert oct((superset["data"] / "dashboards" / "superset.db").stat().st_mode & 0o777) == "0o600", "it holds password hashes"
+
+
+def test_provisioning_again_leaves_an_operators_password_as_it_is(superset):
+    """Provisioning runs at every start: a login that exists keeps its password, whatever the settings say."""
+    import httpx
+
+    def status(password: str) -> int:
+        return httpx.post(f"{superset['url']}/api/v1/security/login", json={"username": SETTINGS.superset_community_user,
+                                                                             "password": password, "provider": "db"}).status_code
+
+    server.provision(superset["data"], settings=SETTINGS.model_copy(update={"superset_community_password": "another-password"}))
+    assert (status(SETTINGS.superset_community_password), status("another-password")) == (200, 401)
 
 
 def test_superset_metadata_holds_no_clear_identifier(superset, city, manifest):

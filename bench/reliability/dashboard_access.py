@@ -20,6 +20,7 @@ from serving.dashboards.provision import areas
 @dataclass
 class DashboardAccess:
     logins: int = 0
+    banners: int = 0
     streets: int = 0
     communities: int = 0
     answers: int = 0
@@ -28,13 +29,13 @@ class DashboardAccess:
     missing: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        return (f"dashboard access: {self.logins} area logins ({self.streets} streets, {self.communities} communities) × "
+        return (f"dashboard access: {self.logins} area logins ({self.banners} banners, {self.streets} streets, {self.communities} communities) × "
                 f"{sum(d.area for d in DATASETS)} area datasets: {self.answers} answers, {self.rows_hidden:,} rows of other areas "
                 f"hidden, {len(self.leaks)} answers with another area's rows, {len(self.missing)} missing some of their own")
 
 
 def area_logins(warehouse: Path, n: int | None = None, seed: int = 1) -> dict[str, str]:
-    """Login name → area code for `n` random streets and communities of the current build (all when n is None)."""
+    """Login name → area code for `n` random banners, streets and communities of the current build (all when n is None)."""
     codes = [code for code, _ in areas(current(warehouse))]  # the areas provisioning made roles for
     if n is not None and n < len(codes):
         codes = sorted(random.Random(seed).sample(codes, n))
@@ -44,7 +45,7 @@ def area_logins(warehouse: Path, n: int | None = None, seed: int = 1) -> dict[st
 def check(base: str, users: dict[str, str], password: str, settings: Settings | None = None) -> DashboardAccess:
     """Ask every area dataset for its rows per community as the admin, then as each login."""
     s = settings or get_settings()
-    result = DashboardAccess(logins=len(users), streets=sum(len(c) == 9 for c in users.values()),
+    result = DashboardAccess(logins=len(users), banners=sum(len(c) == 6 for c in users.values()), streets=sum(len(c) == 9 for c in users.values()),
                              communities=sum(len(c) == 12 for c in users.values()))
     with SupersetClient(base, s.superset_admin_user, s.superset_admin_password) as admin:
         ids = admin.datasets()

@@ -28,7 +28,6 @@ import ipaddress
 import json
 import secrets
 import socket
-import sqlite3
 import threading
 import time
 import uuid
@@ -44,7 +43,7 @@ import httpx
 import pyarrow as pa
 
 from linli.settings import get_settings
-from serving.api.keys import AREA_LENGTHS, KeyStore
+from serving.api.keys import AREA_LENGTHS, KeyStore, private_sqlite
 from serving.api.resources import CITY_ZONE, is_code, within
 
 
@@ -128,7 +127,7 @@ def sign(secret: str, body: bytes) -> str:
 class Subscriptions:
     def __init__(self, path: Path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db = private_sqlite(path)  # it holds the webhooks' signing secrets
         self.lock = threading.Lock()  # the dispatcher's threads share the connection
         # IMMEDIATE: another process may open an old store at the same moment and change it too
         self.db.executescript("""

@@ -60,7 +60,11 @@ def _local(ts: str) -> str:
 
 
 # The area columns every area dataset ends with, from place.community `c` (and place.grid `g`).
-AREA_SQL = "c.community_code, c.community_name, c.street_code, c.street_name, c.banner_code, c.banner_name"
+# Events of a device the registry does not know are placed in no community: they are kept (left
+# joined), counted in the city's figures as the API counts them, named 未定位, and hidden from every
+# area role (their null community_code matches no row-level filter).
+AREA_SQL = ("c.community_code, coalesce(c.community_name, '未定位') AS community_name, c.street_code, "
+            "coalesce(c.street_name, '未定位') AS street_name, c.banner_code, coalesce(c.banner_name, '未定位') AS banner_name")
 AREA = (Column("community_code", "社区代码"), Column("community_name", "社区"), Column("street_code", "街道代码"),
         Column("street_name", "街道（乡镇）"), Column("banner_code", "旗区代码"), Column("banner_name", "旗区"))
 GRID = (Column("grid_code", "网格代码"), Column("grid_name", "网格"))
@@ -102,7 +106,7 @@ DEVICES = Dataset(
     "设备", "物联设备",
     f"""SELECT d.device_id, d.kind_name_zh AS kind, {_case('d.status', DEVICE_STATUS)} AS status, d.lon, d.lat,
        d.grid_code, g.grid_name, {AREA_SQL}
-FROM thing.device d JOIN place.community c ON c.community_code = d.community_code
+FROM thing.device d LEFT JOIN place.community c ON c.community_code = d.community_code
 LEFT JOIN place.grid g ON g.grid_code = d.grid_code
 WHERE d.lon IS NOT NULL AND d.lat IS NOT NULL""",
     (Column("device_id", "设备编号"), Column("kind", "设备类型"), Column("status", "状态"), Column("lon", "经度", "DOUBLE"),
@@ -114,7 +118,7 @@ CAMERA_ALARMS = Dataset(
     "摄像头告警", "AI 摄像头告警",
     f"""SELECT a.alarm_id, a.alarm_name_zh AS alarm_kind, {_local('a.alarm_time')} AS alarm_time, a.confidence, a.lon, a.lat,
        {AREA_SQL}
-FROM event.camera_alarm a JOIN place.community c ON c.community_code = a.community_code
+FROM event.camera_alarm a LEFT JOIN place.community c ON c.community_code = a.community_code
 WHERE a.lon IS NOT NULL AND a.lat IS NOT NULL""",
     (Column("alarm_id", "告警编号"), Column("alarm_kind", "告警类型"), Column("alarm_time", "告警时间", "TIMESTAMP"),
      Column("confidence", "置信度", "DOUBLE"), Column("lon", "经度", "DOUBLE"), Column("lat", "纬度", "DOUBLE"), *AREA),
@@ -127,7 +131,7 @@ ACCESS = Dataset(
     UNION ALL
     SELECT '车辆道闸', {_local('pass_time')}, community_code FROM event.vehicle_passage)
 SELECT p.kind, p.pass_time, lpad(CAST(hour(p.pass_time) AS VARCHAR), 2, '0') || '时' AS hour, {AREA_SQL}
-FROM passes p JOIN place.community c ON c.community_code = p.community_code""",
+FROM passes p LEFT JOIN place.community c ON c.community_code = p.community_code""",
     (Column("kind", "通行类型"), Column("pass_time", "通行时间", "TIMESTAMP"), Column("hour", "时段"), *AREA),
     (Metric("passes", "通行次数", "COUNT(*)", ",d"),), time="pass_time",
     description="Counts only: who passed is never selected.")
@@ -135,14 +139,14 @@ FROM passes p JOIN place.community c ON c.community_code = p.community_code""",
 PATROL_MISSED = Dataset(
     "漏巡", "巡更漏巡",
     f"""SELECT p.device_id, p.date, p.round_no, {AREA_SQL}
-FROM topic.patrol_missed p JOIN place.community c ON c.community_code = p.community_code""",
+FROM topic.patrol_missed p LEFT JOIN place.community c ON c.community_code = p.community_code""",
     (Column("device_id", "巡更点"), Column("date", "日期", "DATE"), Column("round_no", "轮次", "BIGINT"), *AREA),
     (Metric("missed", "漏巡次数", "COUNT(*)", ",d"),), time="date")
 
 LOCKER_SALES = Dataset(
     "智能柜交易", "快递柜与售货柜交易",
     f"""SELECT {_case('s.txn_type', LOCKER_TXN)} AS txn_type, {_local('s.txn_time')} AS txn_time, s.amount, {AREA_SQL}
-FROM event.locker_sale s JOIN place.community c ON c.community_code = s.community_code""",
+FROM event.locker_sale s LEFT JOIN place.community c ON c.community_code = s.community_code""",
     (Column("txn_type", "交易类型"), Column("txn_time", "交易时间", "TIMESTAMP"), Column("amount", "金额（元）", "DOUBLE"), *AREA),
     (Metric("txns", "交易笔数", "COUNT(*)", ",d"), Metric("amount", "交易金额（元）", "SUM(amount)", ",.2f")), time="txn_time")
 
@@ -150,7 +154,7 @@ METER_USE = Dataset(
     "表计用量", "水电燃气表用量",
     f"""SELECT {_case('m.kind', METER_KIND)} AS kind, m.unit, {_local('m.read_time')} AS read_time, m.consumption,
        m.grid_code, g.grid_name, {AREA_SQL}
-FROM event.meter_reading m JOIN place.community c ON c.community_code = m.community_code
+FROM event.meter_reading m LEFT JOIN place.community c ON c.community_code = m.community_code
 LEFT JOIN place.grid g ON g.grid_code = m.grid_code
 WHERE m.kind IS NOT NULL""",
     (Column("kind", "表计类型"), Column("unit", "单位"), Column("read_time", "抄表时间", "TIMESTAMP"),
@@ -160,7 +164,7 @@ WHERE m.kind IS NOT NULL""",
 METER_LEAKS = Dataset(
     "管道渗漏", "疑似管道渗漏（夜间持续用水）",
     f"""SELECT l.device_id, l.min_night_m3, {AREA_SQL}
-FROM topic.meter_leak l JOIN place.community c ON c.community_code = l.community_code""",
+FROM topic.meter_leak l LEFT JOIN place.community c ON c.community_code = l.community_code""",
     (Column("device_id", "水表"), Column("min_night_m3", "夜间最小用水（m³）", "DOUBLE"), *AREA),
     (Metric("leaks", "疑似渗漏水表", "COUNT(*)", ",d"),))
 
@@ -171,7 +175,7 @@ HOUSE_FLAGS = Dataset(
     UNION ALL
     SELECT '群租房屋', house_code, grid_code, community_code FROM topic.overcrowded_house)
 SELECT f.flag, f.grid_code, g.grid_name, {AREA_SQL}
-FROM flagged f JOIN place.community c ON c.community_code = f.community_code
+FROM flagged f LEFT JOIN place.community c ON c.community_code = f.community_code
 LEFT JOIN place.grid g ON g.grid_code = f.grid_code""",
     (Column("flag", "房屋状况"), *GRID, *AREA),
     (Metric("houses", "房屋数", "COUNT(*)", ",d"),))
@@ -184,7 +188,7 @@ RESIDENTS = Dataset(
                  || lpad(CAST(CAST(floor(r.age / 10) * 10 + 9 AS INTEGER) AS VARCHAR), 2, '0') || '岁' END AS age_band,
        {_case('r.population_type', POPULATION_TYPE)} AS population_type,
        r.is_elderly_alone, r.is_disabled, r.is_low_income, r.grid_code, g.grid_name, {AREA_SQL}
-FROM people.resident r JOIN place.community c ON c.community_code = r.community_code
+FROM people.resident r LEFT JOIN place.community c ON c.community_code = r.community_code
 LEFT JOIN place.grid g ON g.grid_code = r.grid_code""",
     (Column("sex", "性别"), Column("age_band", "年龄段"), Column("population_type", "人口类型"),
      Column("is_elderly_alone", "独居老人", "BOOLEAN"), Column("is_disabled", "残疾人", "BOOLEAN"),
@@ -201,7 +205,7 @@ LEFT JOIN place.grid g ON g.grid_code = r.grid_code""",
 ELDERLY_INACTIVE = Dataset(
     "独居老人无活动", "独居老人无活动告警（仅计数）",
     f"""SELECT e.silent_hours, e.grid_code, g.grid_name, {AREA_SQL}
-FROM topic.elderly_alone_inactive e JOIN place.community c ON c.community_code = e.community_code
+FROM topic.elderly_alone_inactive e LEFT JOIN place.community c ON c.community_code = e.community_code
 LEFT JOIN place.grid g ON g.grid_code = e.grid_code""",
     (Column("silent_hours", "无活动时长（小时）", "BIGINT"), *GRID, *AREA),
     (Metric("alerts", "告警人数", "COUNT(*)", ",d"), Metric("max_silent_hours", "最长无活动（小时）", "MAX(silent_hours)", ",.0f")),

@@ -2,7 +2,7 @@
 
     LINLI_SUPERSET_GRANT_PASSWORD=… .venv-superset/bin/python -m serving.dashboards.grant --user NAME=CODE [--user …]
 
-A street office's staff see their street's communities, a community's staff their community
+A banner's or street office's staff see their communities, a community's staff their community
 (the area roles and row-level security that provisioning made). Prints one JSON line: who sees what.
 """
 

@@ -1,10 +1,13 @@
 """Load Linli's assets into Superset: run with Superset's Python, inside its app.
 
+    LINLI_SUPERSET_ADMIN_PASSWORD=… LINLI_SUPERSET_COMMUNITY_PASSWORD=… \
     .venv-superset/bin/python -m serving.dashboards.provision --serving-db … --quality-db … \
-        --admin-user … --admin-password … --community-user … --community-password …
+        --admin-user … --community-user …
 
 Everything is an upsert keyed by a stable name or uuid, so provisioning twice leaves the same
-assets, roles, filters and users. Prints one JSON line: what is there now.
+assets, roles, filters and users. A login is made when missing, with the password given; one
+that exists keeps the password and the active flag an operator gave it. Prints one JSON line:
+what is there now.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ def rls_clause(code: str) -> str:
 
 
 def areas(serving_db: Path) -> list[tuple[str, str]]:
-    """Every street and community of the current build: (code, name)."""
+    """Every banner, street and community of the current build: (code, name)."""
     import duckdb
 
     con = duckdb.connect(str(Path(serving_db).resolve()), read_only=True)
     try:
-        return con.execute("""SELECT DISTINCT street_code, street_name FROM place.community
+        return con.execute("""SELECT DISTINCT banner_code, banner_name FROM place.community
+                              UNION SELECT street_code, street_name FROM place.community
                               UNION SELECT community_code, community_name FROM place.community ORDER BY 1""").fetchall()
     finally:
         con.close()
@@ -54,7 +58,7 @@ def provision(args: argparse.Namespace) -> dict:
     from superset.models.slice import Slice
 
     started = time.monotonic()
-    admin = ensure_user(sm, args.admin_user, args.admin_password, "管理员", [sm.find_role("Admin")])
+    admin = ensure_user(sm, args.admin_user, args.admin_password, "管理员", [sm.find_role("Admin")], keep_existing=True)
     db.session.commit()
     g.user = admin
     ImportAssetsCommand(build_bundle(Path(args.serving_db), Path(args.quality_db))).run()
@@ -82,7 +86,7 @@ def provision(args: argparse.Namespace) -> dict:
 
     community = next(((c, n) for c, n in areas(Path(args.serving_db)) if len(c) == 12 and (not args.community or c == args.community)), None)
     if community and args.community_user:
-        bind_to_area(sm, args.community_user, args.community_password, community[0])
+        bind_to_area(sm, args.community_user, args.community_password, community[0], keep_existing=True)
         db.session.commit()
 
     boards = {b.slug: db.session.query(Dashboard).filter_by(uuid=uid("dashboard", b.slug)).one() for b in DASHBOARDS}
@@ -94,18 +98,23 @@ def provision(args: argparse.Namespace) -> dict:
     }
 
 
-def bind_to_area(sm, username: str, password: str, code: str):
-    """A login that sees the area datasets, and of them only the rows of the area `code` (a street or community)."""
+def bind_to_area(sm, username: str, password: str, code: str, keep_existing: bool = False):
+    """A login that sees the area datasets, and of them only the rows of the area `code` (a banner,
+    street or community)."""
     role = next((r for r in sm.get_all_roles() if r.name.startswith(f"{AREA_ROLE_PREFIX} {code} ")), None)
     if role is None:
-        raise ValueError(f"no street or community {code!r} in the current build")
-    return ensure_user(sm, username, password, role.name.split(" ", 2)[2], [sm.find_role("Gamma"), role])
+        raise ValueError(f"no banner, street or community {code!r} in the current build")
+    return ensure_user(sm, username, password, role.name.split(" ", 2)[2], [sm.find_role("Gamma"), role], keep_existing)
 
 
-def ensure_user(sm, username: str, password: str, first_name: str, roles: list):
+def ensure_user(sm, username: str, password: str, first_name: str, roles: list, keep_existing: bool = False):
+    """The login with these roles. `keep_existing` (provisioning, at every start) leaves one that
+    exists as it is: an operator's new password or deactivation is not undone."""
     user = sm.find_user(username=username)
     if user is None:
         return sm.add_user(username, first_name, "邻里", f"{username}@linli.invalid", roles, password)
+    if keep_existing:
+        return user
     user.roles, user.active, user.first_name = roles, True, first_name
     user.password = _hash(password)
     sm.update_user(user)
@@ -120,8 +129,10 @@ def _hash(password: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("serving-db", "quality-db", "admin-user", "admin-password"):
+    for name in ("serving-db", "quality-db", "admin-user"):
         parser.add_argument(f"--{name}", required=True)
+    # passwords through the environment: a command line is anyone's to read (ps)
+    parser.add_argument("--admin-password", default=os.environ.get("LINLI_SUPERSET_ADMIN_PASSWORD", ""))
     parser.add_argument("--community-user")
     parser.add_argument("--community-password", default=os.environ.get("LINLI_SUPERSET_COMMUNITY_PASSWORD", ""))
     parser.add_argument("--community", help="community code the demo community user is bound to (default: the first)")

@@ -79,6 +79,8 @@ def environment(data_dir: Path, settings: Settings | None = None) -> dict[str, s
         **os.environ,
         "SUPERSET_CONFIG_PATH": str(CONFIG), "SUPERSET_HOME": str(h), "FLASK_APP": "superset",
         "LINLI_SUPERSET_SECRET_KEY": secret, "LINLI_SUPERSET_METADATA_URI": metadata_uri(data_dir, s),
+        # the only files a DuckDB connection of Superset's may read: the quality results (superset_config)
+        "LINLI_SUPERSET_DUCKDB_DIRS": json.dumps([str(Path(data_dir).resolve() / "quality")]),
         # provision.py imports serving.dashboards from this checkout
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
@@ -97,6 +99,9 @@ def initialise(data_dir: Path, settings: Settings | None = None) -> None:
         return
     for args in (["db", "upgrade"], ["init"]):
         _superset(args, env)
+    metadata = home(data_dir) / "superset.db"
+    if metadata.exists():  # it holds the logins' password hashes
+        metadata.chmod(0o600)
     stamp.touch()
 
 
@@ -109,17 +114,17 @@ def provision(data_dir: Path, warehouse: Path | None = None, settings: Settings 
         raise SupersetError(f"no serving store at {serving_db}: build the libraries first (linli build)")
     quality_db = write_quality_views(data_dir / "quality", home(data_dir) / "quality_views.duckdb")
     env = environment(data_dir, s)
+    env["LINLI_SUPERSET_ADMIN_PASSWORD"] = s.superset_admin_password
     env["LINLI_SUPERSET_COMMUNITY_PASSWORD"] = s.superset_community_password
     args = [str(VENV / "bin" / "python"), "-m", "serving.dashboards.provision", "--serving-db", str(serving_db),
-            "--quality-db", str(quality_db), "--admin-user", s.superset_admin_user, "--admin-password", s.superset_admin_password,
-            "--community-user", s.superset_community_user]
+            "--quality-db", str(quality_db), "--admin-user", s.superset_admin_user, "--community-user", s.superset_community_user]
     if s.superset_community:
         args += ["--community", s.superset_community]
     return _inside_superset(args, env, lambda err: f"provisioning failed:\n{err[-4000:]}")
 
 
 def grant(data_dir: Path, users: dict[str, str], password: str, settings: Settings | None = None) -> dict[str, str]:
-    """Logins bound to one area each ({name: street or community code}); returns {name: area name}."""
+    """Logins bound to one area each ({name: banner, street or community code}); returns {name: area name}."""
     if not password:
         raise SupersetError("a password is needed for the new logins")
     env = {**environment(Path(data_dir).resolve(), settings), "LINLI_SUPERSET_GRANT_PASSWORD": password}

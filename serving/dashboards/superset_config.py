@@ -4,7 +4,11 @@ Loaded inside Superset's own environment, so it reads only environment variables
 serving/dashboards/server.py sets from Linli's settings.
 """
 
+import json
 import os
+
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 
 SECRET_KEY = os.environ["LINLI_SUPERSET_SECRET_KEY"]
 SQLALCHEMY_DATABASE_URI = os.environ["LINLI_SUPERSET_METADATA_URI"]
@@ -51,3 +55,28 @@ CONTENT_SECURITY_POLICY_WARNING = False
 WTF_CSRF_TIME_LIMIT = None
 SUPERSET_WEBSERVER_TIMEOUT = 120
 LOG_LEVEL = "WARNING"
+
+
+# DuckDB reads and writes any file the server's user may (read_csv, read_text, COPY … TO): through
+# SQL Lab or a virtual dataset, the raw deliveries with their clear identifiers, the secret key, or
+# a Python path file that runs code. Every DuckDB connection Superset opens is confined to the
+# directories the quality views read, before it runs anything.
+_DUCKDB_DIRS = json.loads(os.environ.get("LINLI_SUPERSET_DUCKDB_DIRS", "[]"))
+
+
+@event.listens_for(Pool, "connect")
+def _confine_duckdb(dbapi_connection, _record):
+    if type(dbapi_connection).__module__.split(".")[0] != "duckdb_engine":
+        return
+
+    def external_access() -> bool:
+        return dbapi_connection.execute("SELECT current_setting('enable_external_access')").fetchone()[0]
+
+    if external_access():
+        try:
+            dbapi_connection.execute(f"SET allowed_directories = {[str(d) for d in _DUCKDB_DIRS]}")
+            dbapi_connection.execute("SET enable_external_access = false")
+        except Exception:  # another connection to the same file confined it meanwhile: checked below
+            pass
+    if external_access():
+        raise RuntimeError("file access of a DuckDB connection could not be confined")
