@@ -304,6 +304,24 @@ def test_provisioning_again_leaves_an_operators_password_as_it_is(superset):
     assert (status(SETTINGS.superset_community_password), status("another-password")) == (200, 401)
 
 
+def test_an_area_login_makes_no_chart_or_dashboard(superset):
+    """An area login only looks: a dashboard it published would be listed to every other area."""
+    with _login(superset, SETTINGS.superset_community_user, SETTINGS.superset_community_password) as community:
+        dataset = next(iter(community.datasets().values()))
+        made = (community.http.post("/api/v1/dashboard/", json={"dashboard_title": "社区治理一张图", "published": True}),
+                community.http.post("/api/v1/chart/", json={"slice_name": "mine", "viz_type": "table", "datasource_id": dataset,
+                                                            "datasource_type": "table"}))
+        assert [r.status_code for r in made] == [403, 403], [r.text[:200] for r in made]
+        assert community.counts_by_community(dataset), "and it still reads its area"
+
+
+def test_superset_serves_beyond_this_machine_only_with_passwords_of_its_own():
+    with pytest.raises(server.SupersetError, match="published demo password"):
+        server.refuse_published_passwords(Settings(), "0.0.0.0")
+    server.refuse_published_passwords(Settings(), "127.0.0.1")
+    server.refuse_published_passwords(SETTINGS, "0.0.0.0")
+
+
 def test_superset_metadata_holds_no_clear_identifier(superset, city, manifest):
     """Superset's metadata (datasets' SQL, charts, roles, query history) and the quality views it reads."""
     from tests.privacy import duckdb_target, run_scan, sqlite_target

@@ -23,6 +23,7 @@ from serving.dashboards.bundle import build_bundle
 from serving.dashboards.layout import DASHBOARDS, uid
 
 AREA_ROLE_PREFIX = "区域"  # area roles are named "区域 <code> <name>"; nothing else starts so
+VIEWER_ROLE = "只读浏览"  # what an area login may do besides reading its area: nothing
 
 
 def area_role_name(code: str, name: str) -> str:
@@ -63,6 +64,7 @@ def provision(args: argparse.Namespace) -> dict:
     g.user = admin
     ImportAssetsCommand(build_bundle(Path(args.serving_db), Path(args.quality_db))).run()
 
+    viewer_role(sm)
     tables = {t.uuid and str(t.uuid): t for t in db.session.query(SqlaTable).all()}
     area_tables = [tables[uid("dataset", ds.key)] for ds in d.DATASETS if ds.area]
     wanted = set()
@@ -104,19 +106,26 @@ def bind_to_area(sm, username: str, password: str, code: str, keep_existing: boo
     role = next((r for r in sm.get_all_roles() if r.name.startswith(f"{AREA_ROLE_PREFIX} {code} ")), None)
     if role is None:
         raise ValueError(f"no banner, street or community {code!r} in the current build")
-    return ensure_user(sm, username, password, role.name.split(" ", 2)[2], [sm.find_role("Gamma"), role], keep_existing)
+    return ensure_user(sm, username, password, role.name.split(" ", 2)[2], [sm.find_role(VIEWER_ROLE), role], keep_existing)
+
+
+def viewer_role(sm):
+    """Superset's Gamma without making or changing charts and dashboards: an area login could
+    otherwise publish a dashboard every other area lists, under an official title."""
+    gamma, role = sm.find_role("Gamma"), sm.find_role(VIEWER_ROLE) or sm.add_role(VIEWER_ROLE)
+    role.permissions = [p for p in gamma.permissions if not (p.permission.name == "can_write" and p.view_menu.name in ("Chart", "Dashboard"))]
+    return role
 
 
 def ensure_user(sm, username: str, password: str, first_name: str, roles: list, keep_existing: bool = False):
-    """The login with these roles. `keep_existing` (provisioning, at every start) leaves one that
-    exists as it is: an operator's new password or deactivation is not undone."""
+    """The login with these roles. `keep_existing` (provisioning, at every start) leaves the password
+    and the active flag of one that exists as they are: an operator's change is not undone."""
     user = sm.find_user(username=username)
     if user is None:
         return sm.add_user(username, first_name, "邻里", f"{username}@linli.invalid", roles, password)
-    if keep_existing:
-        return user
-    user.roles, user.active, user.first_name = roles, True, first_name
-    user.password = _hash(password)
+    user.roles, user.first_name = roles, first_name
+    if not keep_existing:
+        user.active, user.password = True, _hash(password)
     sm.update_user(user)
     return user
 

@@ -13,9 +13,11 @@ starts processes there; the code that runs inside Superset is provision.py and s
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import secrets
+import socket
 import subprocess
 import time
 import urllib.request
@@ -167,12 +169,23 @@ def start(data_dir: Path, port: int, host: str = "127.0.0.1", settings: Settings
     raise SupersetError(f"Superset did not answer on {url} within 3 minutes: see {home(data_dir) / 'superset.log'}")
 
 
+def refuse_published_passwords(s: Settings, host: str) -> None:
+    """The demo's passwords are in this repository: Superset may listen beyond this machine only
+    once they are changed."""
+    if ipaddress.ip_address(socket.gethostbyname(host)).is_loopback:
+        return
+    for field in ("superset_admin_password", "superset_community_password"):
+        if getattr(s, field) == Settings.model_fields[field].default:
+            raise SupersetError(f"LINLI_{field.upper()} is the published demo password: set another before serving on {host}")
+
+
 def start_dashboards(data_dir: Path | None = None, warehouse: Path | None = None, port: int | None = None,
                      host: str = "127.0.0.1", log=print) -> Dashboards:
     """Everything `linli serve dashboards` and the demo need: install, initialise, provision, start."""
     s = get_settings()
     data_dir = Path(data_dir or s.data_dir).resolve()
     port = port or s.superset_port
+    refuse_published_passwords(s, host)
     log("Superset: installing (first run only) and initialising its metadata")
     ensure_installed()
     initialise(data_dir, s)
