@@ -111,6 +111,7 @@ def _backup_api(state: Path, out: Path) -> None:
             finally:
                 src.close()
                 dst.close()
+            os.chmod(out / name, 0o600)  # key hashes, webhook signing secrets
     for name in API_PLAIN:
         if (state / name).exists():
             _copy(state / name, out / name)

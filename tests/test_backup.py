@@ -37,6 +37,8 @@ def test_restore_into_an_empty_directory_gives_identical_checksums(data, tmp_pat
     runner = CliRunner()
     made = runner.invoke(cli, ["backup", "--to", str(tmp_path / "backup"), "--data-dir", str(root)])
     assert made.exit_code == 0, made.output
+    secrets = {f: oct((tmp_path / "backup" / "api" / f).stat().st_mode & 0o777) for f in ("keys.sqlite", "alarms.sqlite", "jwt.secret")}
+    assert set(secrets.values()) == {"0o600"}, secrets
     restored = tmp_path / "restored"
     done = runner.invoke(cli, ["restore", "--from", str(tmp_path / "backup"), "--data-dir", str(restored)])
     assert done.exit_code == 0, done.output
