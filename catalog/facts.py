@@ -49,9 +49,6 @@ class Stats:
     quality_score: float | None = None  # 0-1, from quality.scores at table grain
 
 
-DELIVERY_LAYER = "delivery"  # one file as a source handed it over
-
-
 @dataclass
 class Asset:
     name: str  # how people say it: deliveries/<file>, raw.<source>, <schema>.<table>
@@ -141,7 +138,7 @@ def _deliveries(ledger: pl.DataFrame) -> list[Asset]:
         if source is None:
             continue
         out.append(Asset(
-            delivery_name(r["file"]), "deliveries", SYSTEM_OF.get(source.name, "other"), r["file"], DELIVERY_LAYER, "file",
+            delivery_name(r["file"]), "deliveries", SYSTEM_OF.get(source.name, "other"), r["file"], "delivery", "file",
             source.library, f"{source.description}: delivery {r['delivery_id']} ({r['encoding'] or 'binary'})",
             source.owner, [_delivered_field(c) for c in source.columns],
             stats=Stats(rows=r["rows_read"], size_bytes=r["size_bytes"], last_updated=r["finished_at"], freshness="fresh"),

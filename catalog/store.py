@@ -12,7 +12,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import networkx as nx
 from datahub.lite.duckdb_lite import DuckDBLite
@@ -63,9 +63,10 @@ def _entity_type(urn: str) -> str:
     return {"dataJob": "application"}.get(kind, kind)
 
 
-def search(lite: DuckDBLite, query: str, limit: int = 50) -> list[Hit]:
+def search(lite: DuckDBLite, query: str, limit: int = 50, keep: Callable[[Hit], bool] = lambda hit: True) -> list[Hit]:
     """Datasets, dashboards and glossary terms whose names, descriptions or column descriptions hold
-    the words; a matching term also finds the tables and columns it is linked to."""
+    the words; a matching term also finds the tables and columns it is linked to. Only hits `keep`
+    keeps count towards the limit."""
     words = [w.lower() for w in query.split() if w]
     if not words:
         return []
@@ -93,7 +94,7 @@ def search(lite: DuckDBLite, query: str, limit: int = 50) -> list[Hit]:
                 hits[urn] = Hit(urn, props.get("qualifiedName") or urn, _entity_type(urn), props.get("description") or "",
                                 f"term {hits[term].name}")
     rank = {"datasetProperties": 0, "dashboardInfo": 1, "dataJobInfo": 1, "glossaryTermInfo": 2, "columns": 3}
-    ordered = sorted(hits.values(), key=lambda h: (rank.get(h.matched, 4), h.name))
+    ordered = sorted(filter(keep, hits.values()), key=lambda h: (rank.get(h.matched, 4), h.name))
     return ordered[:limit]
 
 

@@ -54,10 +54,10 @@ def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int,
             """The delivery, and why it is refused unread if it is."""
             source = source_for(path.relative_to(deliveries).as_posix())
             d = file_delivery(source or UNKNOWN, deliveries, path)
+            if scrub_ids(d.name) != d.name:  # recorded under its name masked, whatever its source
+                return NAMED_AFTER_SOMEONE, replace(d, name=scrub_ids(d.name))
             if source is None:
                 return NO_SOURCE, d
-            if scrub_ids(d.name) != d.name:  # recorded under its name masked
-                return NAMED_AFTER_SOMEONE, replace(d, name=scrub_ids(d.name))
             # A delivery the ledger holds is skipped unread; one that cannot be read is read again
             # when it lands, which records why.
             if w.ledger.holds(d.name, d.checksum) is None:

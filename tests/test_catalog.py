@@ -175,6 +175,10 @@ def test_api_catalog_search(paths, built, tmp_path, monkeypatch):
         assert any(h["layer"] == "delivery" for h in city_hits) and any(h["rows"] for h in city_hits), q
         assert own_hits and not any(h["layer"] == "delivery" for h in own_hits), q
         assert not any(k in h for h in own_hits for k in ("rows", "freshness", "quality_score", "evaluation_score")), q
+    # the delivery files, first by name, are left out before the limit, not after it
+    first = [client.get("/v1/catalog/search", params={"q": "实有人口", "limit": 2}, headers={"X-API-Key": k}).json()["data"]
+             for k in (reader, steward)]
+    assert [h["layer"] for h in first[0]] == ["delivery", "delivery"] and first[1] and first[1][0]["layer"] != "delivery", first
 
 
 def test_catalog_server_answers_from_the_published_store(paths, built):

@@ -300,8 +300,18 @@ def test_provisioning_again_leaves_an_operators_password_as_it_is(superset):
         return httpx.post(f"{superset['url']}/api/v1/security/login", json={"username": SETTINGS.superset_community_user,
                                                                              "password": password, "provider": "db"}).status_code
 
-    server.provision(superset["data"], settings=SETTINGS.model_copy(update={"superset_community_password": "another-password"}))
+    again = server.provision(superset["data"], settings=SETTINGS.model_copy(update={"superset_community_password": "another-password"}))
     assert (status(SETTINGS.superset_community_password), status("another-password")) == (200, 401)
+    assert superset["first"]["published_passwords"] == again["published_passwords"] == []
+    # so a login can keep a published demo password whatever the settings say: provisioning tells,
+    # and Superset is not served beyond this machine while one does
+    community = superset["first"]["community"]["code"]
+    server.grant(superset["data"], {"demo-like": community}, Settings.model_fields["superset_community_password"].default, settings=SETTINGS)
+    told = server.provision(superset["data"], settings=SETTINGS.model_copy(update={"superset_community_user": "demo-like"}))
+    assert told["published_passwords"] == ["demo-like"]
+    with pytest.raises(server.SupersetError, match="demo-like still have the published"):
+        server.refuse_published_passwords(SETTINGS, "0.0.0.0", told["published_passwords"])
+    server.refuse_published_passwords(SETTINGS, "127.0.0.1", told["published_passwords"])
 
 
 def test_an_area_login_makes_no_chart_or_dashboard(superset):
@@ -318,7 +328,8 @@ def test_an_area_login_makes_no_chart_or_dashboard(superset):
 def test_superset_serves_beyond_this_machine_only_with_passwords_of_its_own():
     with pytest.raises(server.SupersetError, match="published demo password"):
         server.refuse_published_passwords(Settings(), "0.0.0.0")
-    server.refuse_published_passwords(Settings(), "127.0.0.1")
+    for loopback in ("127.0.0.1", "::1", "localhost"):
+        server.refuse_published_passwords(Settings(), loopback)
     server.refuse_published_passwords(SETTINGS, "0.0.0.0")
 
 

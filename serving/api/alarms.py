@@ -95,9 +95,15 @@ def check_area(area: str, kinds: list[str]) -> None:
             raise Refused(f"{', '.join(ungridded)} alarms carry no grid code: subscribe to them by the grid's community {area[:12]}")
 
 
-def check_webhook(url: str) -> None:
-    """Refuse a webhook whose host does not resolve, or resolves to an address that is not
-    public and not in a network LINLI_WEBHOOK_ALLOW names."""
+# Addresses that carry an IPv4 address inside an IPv6 one (IPv4-compatible, NAT64, 6to4, Teredo):
+# `is_global` judges the wrapper, and a gateway could take the POST to the address inside.
+WRAPPING = tuple(ipaddress.ip_network(n) for n in ("::/96", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32"))
+
+
+def check_webhook(url: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address a webhook's host resolves to, to connect to; refused if the host does not
+    resolve, or resolves to any address that is not public and not in a network
+    LINLI_WEBHOOK_ALLOW names."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
@@ -109,15 +115,47 @@ def check_webhook(url: str) -> None:
     except (OSError, UnicodeError) as exc:  # OSError: socket.gaierror; UnicodeError: a label IDNA cannot encode
         raise Refused(f"webhook host {parsed.host} does not resolve: {exc}") from exc
     allowed = get_settings().webhook_allow
-    for address in {ipaddress.ip_address(info[4][0].split("%")[0]) for info in found}:  # %: an IPv6 zone
+    addresses = sorted({ipaddress.ip_address(info[4][0].split("%")[0]) for info in found}, key=str)  # %: an IPv6 zone
+    for address in addresses:
         address = getattr(address, "ipv4_mapped", None) or address
         # is_global leaves out loopback, link-local, private, reserved and unspecified addresses,
         # but not multicast ones
-        public = address.is_global and not address.is_multicast
+        public = address.is_global and not address.is_multicast and not any(address in w for w in WRAPPING)
         if not public and not any(address in network for network in allowed):
             raise Refused(f"webhook host {parsed.host} resolves to {address}, which is not a public address "
-                          "(loopback, link-local, private, multicast, reserved or unspecified); "
+                          "(loopback, link-local, private, multicast, reserved, unspecified or wrapping an IPv4 address); "
                           "LINLI_WEBHOOK_ALLOW can admit its network")
+    return addresses[0]
+
+
+def post_pinned(url: str, address, content: bytes, headers: dict, timeout: float) -> int:
+    """POST to `address`, the one check_webhook accepted, not to whatever the host resolves to by
+    then (a name that answers a public address first and 127.0.0.1 next); the host still names
+    the site (Host header, TLS server name and certificate). The status within `timeout` seconds
+    in all: httpx's timeouts bound each read and write, not the request, so a receiver sending a
+    byte at a time would otherwise hold the dispatch. A POST given up on may still arrive: its
+    batch is sent again, and receivers tell alarms apart by their ids."""
+    parsed = httpx.URL(url)
+    request = dict(url=str(parsed.copy_with(host=str(address))), content=content,
+                   headers={**headers, "Host": parsed.netloc.decode("ascii")},
+                   extensions={"sni_hostname": parsed.host} if parsed.scheme == "https" else {})
+    outcome: dict = {}
+
+    def send() -> None:
+        try:  # redirects are not followed (httpx's default): they could lead where check_webhook refuses
+            with httpx.Client(timeout=timeout) as client:
+                outcome["status"] = client.send(client.build_request("POST", **request)).status_code
+        except Exception as exc:  # handed to the dispatching thread
+            outcome["error"] = exc
+
+    sender = threading.Thread(target=send, daemon=True, name="alarm-post")  # daemon: one given up on holds no exit
+    sender.start()
+    sender.join(timeout)
+    if sender.is_alive():
+        raise httpx.TimeoutException(f"no whole answer within {timeout:.0f} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["status"]
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -189,7 +227,10 @@ class Subscriptions:
     def _record(self, sub_id: str, kind: str, alarm_ids: list[str]) -> None:
         with self.lock, self.db:  # one transaction: committed, or rolled back on an error
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR IGNORE INTO delivered_alarms VALUES (?, ?, ?)", [(sub_id, kind, a) for a in alarm_ids])
+            # not for a subscription ended while its batch was out: ending it cleared its record for good
+            self.db.executemany("""INSERT OR IGNORE INTO delivered_alarms SELECT ?, ?, ?
+                                   WHERE EXISTS (SELECT 1 FROM subscriptions WHERE id = ? AND deleted_at IS NULL)""",
+                                [(sub_id, kind, a, sub_id) for a in alarm_ids])
 
     def _log(self, **row) -> None:
         self._write(f"INSERT INTO delivery_attempts ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
@@ -206,7 +247,7 @@ def newest(con: duckdb.DuckDBPyConnection, kind: str, area: str) -> str:
     return (value or datetime(1970, 1, 1, tzinfo=timezone.utc)).isoformat()
 
 
-def dispatch(con: duckdb.DuckDBPyConnection, subs: Subscriptions, keys: KeyStore, post: Callable = httpx.post,
+def dispatch(con: duckdb.DuckDBPyConnection, subs: Subscriptions, keys: KeyStore, post: Callable = post_pinned,
              backoff: tuple[float, ...] = BACKOFF, sleep: Callable[[float], None] = time.sleep, budget: float = BUDGET) -> dict:
     """Deliver every subscription's undelivered alarms, PARALLEL subscriptions at once, each within
     `budget` seconds; returns counts of alarms delivered and batches failed."""
@@ -267,9 +308,7 @@ def _deliver(subs: Subscriptions, sub: dict, kind: str, batch: list[dict], post,
             return False
         status, error, refused = None, None, False
         try:
-            check_webhook(sub["url"])
-            # redirects are not followed (httpx's default): they could lead where check_webhook refuses
-            status = post(sub["url"], content=body, headers=headers, timeout=min(REQUEST_TIMEOUT, left)).status_code
+            status = post(sub["url"], check_webhook(sub["url"]), body, headers, min(REQUEST_TIMEOUT, left))
         except Refused as exc:
             error, refused = f"refused: {exc}", True
         except httpx.HTTPError as exc:

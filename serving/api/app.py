@@ -350,9 +350,9 @@ class _RequestRoute(APIRoute):
 def _endpoint(r: Resource, builds: Builds, audit: AuditLog, who_is, dispatcher: Dispatcher):
     def respond(request: Request) -> Response:
         who = who_is(request)
-        filters = Filters.parse(request.query_params)
-        status, rows = 200, 0
+        status, rows, filters = 200, 0, None
         try:
+            filters = Filters.parse(request.query_params)
             if f"{r.scope}:read" not in who.scopes:
                 raise HTTPException(403, f"this key lacks the {r.scope}:read scope")
             if filters.format == "geojson" and not (r.lonlat or r.geometry):
@@ -375,12 +375,15 @@ def _endpoint(r: Resource, builds: Builds, audit: AuditLog, who_is, dispatcher: 
         except HTTPException as exc:
             status = exc.status_code
             raise
+        except RequestValidationError:
+            status = 422
+            raise
         except Exception:
             status = 500
             raise
         finally:
-            if r.personal:
-                audit.append(who.key_id, r.path, filters.given(), rows, status)
+            if r.personal:  # a request refused for its parameters is audited with those it asked for
+                audit.append(who.key_id, r.path, filters.given() if filters else dict(request.query_params), rows, status)
 
     async def endpoint(request: Request):
         return await dispatcher.run(request_shape(r.path, request.query_params), respond, request)

@@ -21,6 +21,7 @@ from pathlib import Path
 from ingest.pseudonymise import hmac_key_bytes
 
 GENESIS = "0" * 64
+CHAIN = "hmac-sha256"  # each entry says how it is chained: a log from before the key is told apart
 
 
 def chain_key() -> bytes:
@@ -52,7 +53,7 @@ class AuditLog:
                 kept = os.pread(self.head_fd, self.HEAD_BYTES, 0).strip()
                 seq, prev = json.loads(kept) if kept else (0, GENESIS)
                 body = {"seq": seq + 1, "time": datetime.now(timezone.utc).isoformat(), "key_id": key_id, "endpoint": endpoint,
-                        "params": params, "rows": rows, "status": status, "prev": prev}
+                        "params": params, "rows": rows, "status": status, "prev": prev, "chain": CHAIN}
                 entry = body | {"hash": _hash(self.key, prev, body)}
                 # written to the OS at once: an entry survives a crash of the API, not of the machine
                 os.write(self.log_fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
@@ -76,8 +77,11 @@ def verify(path: Path) -> list[str]:
             continue
         if entry.get("prev") != prev or entry.get("seq") != seq + 1:
             problems.append(f"line {n}: does not follow the entry before it (deleted, inserted or reordered)")
-        if _hash(key, entry.get("prev", ""), body) != entry.get("hash"):
-            problems.append(f"line {n}: edited (its hash does not match its content)")
+        if entry.get("chain") != CHAIN:
+            problems.append(f"line {n}: not chained under the key (written before the chain was keyed, or edited): "
+                            "a log from an earlier release is verified by that release and kept aside")
+        elif _hash(key, entry.get("prev", ""), body) != entry.get("hash"):
+            problems.append(f"line {n}: edited (its hash does not match its content, or LINLI_HMAC_KEY is not the key it was written under)")
         prev, seq = entry.get("hash", ""), entry.get("seq", seq + 1)
     head = path.with_suffix(".head")
     if not head.exists():

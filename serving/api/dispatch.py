@@ -23,7 +23,7 @@ def request_shape(endpoint: str, params: Mapping[str, str]) -> tuple[str, bool]:
     """What a request's cost goes with: its endpoint, and whether its page is large (over the
     default 100 rows) or rendered other than as JSON."""
     limit, format = params.get("limit") or "100", params.get("format") or "json"
-    return endpoint, not (limit.isdigit() and int(limit) <= 100) or format != "json"
+    return endpoint, not (limit.isascii() and limit.isdigit() and int(limit) <= 100) or format != "json"  # '²' is a digit
 
 
 class Dispatcher:

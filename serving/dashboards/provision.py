@@ -93,6 +93,7 @@ def provision(args: argparse.Namespace) -> dict:
 
     boards = {b.slug: db.session.query(Dashboard).filter_by(uuid=uid("dashboard", b.slug)).one() for b in DASHBOARDS}
     return {
+        "published_passwords": published_passwords(sm, [args.admin_user, args.community_user]),
         "dashboards": {slug: {"id": b.id, "title": b.dashboard_title, "charts": len(b.slices)} for slug, b in boards.items()},
         "charts": db.session.query(Slice).count(), "datasets": len(tables), "area_roles": len(wanted),
         "community": {"code": community[0], "name": community[1], "user": args.community_user} if community else None,
@@ -128,6 +129,15 @@ def ensure_user(sm, username: str, password: str, first_name: str, roles: list, 
         user.active, user.password = True, _hash(password)
     sm.update_user(user)
     return user
+
+
+def published_passwords(sm, usernames: list[str]) -> list[str]:
+    """Those of the logins that still have one of the demo's passwords, published in this repository."""
+    from werkzeug.security import check_password_hash
+
+    published = json.loads(os.environ.get("LINLI_SUPERSET_PUBLISHED_PASSWORDS", "[]"))
+    users = [sm.find_user(username=u) for u in usernames if u]
+    return [u.username for u in users if u is not None and any(check_password_hash(u.password, p) for p in published)]
 
 
 def _hash(password: str) -> str:

@@ -117,6 +117,7 @@ def provision(data_dir: Path, warehouse: Path | None = None, settings: Settings 
     quality_db = write_quality_views(data_dir / "quality", home(data_dir) / "quality_views.duckdb")
     env = environment(data_dir, s)
     env["LINLI_SUPERSET_ADMIN_PASSWORD"] = s.superset_admin_password
+    env["LINLI_SUPERSET_PUBLISHED_PASSWORDS"] = json.dumps([Settings.model_fields[f].default for f in PUBLISHED])
     env["LINLI_SUPERSET_COMMUNITY_PASSWORD"] = s.superset_community_password
     args = [str(VENV / "bin" / "python"), "-m", "serving.dashboards.provision", "--serving-db", str(serving_db),
             "--quality-db", str(quality_db), "--admin-user", s.superset_admin_user, "--community-user", s.superset_community_user]
@@ -169,14 +170,20 @@ def start(data_dir: Path, port: int, host: str = "127.0.0.1", settings: Settings
     raise SupersetError(f"Superset did not answer on {url} within 3 minutes: see {home(data_dir) / 'superset.log'}")
 
 
-def refuse_published_passwords(s: Settings, host: str) -> None:
-    """The demo's passwords are in this repository: Superset may listen beyond this machine only
-    once they are changed."""
-    if ipaddress.ip_address(socket.gethostbyname(host)).is_loopback:
+PUBLISHED = ("superset_admin_password", "superset_community_password")  # the demo's, in this repository
+
+
+def refuse_published_passwords(s: Settings, host: str, logins: list[str] = ()) -> None:
+    """Superset may listen beyond this machine only once the demo's passwords are changed: in the
+    settings, and on the logins (`logins`: those provisioning found still holding one)."""
+    if all(ipaddress.ip_address(a[4][0].split("%")[0]).is_loopback for a in socket.getaddrinfo(host, None)):
         return
-    for field in ("superset_admin_password", "superset_community_password"):
+    for field in PUBLISHED:
         if getattr(s, field) == Settings.model_fields[field].default:
             raise SupersetError(f"LINLI_{field.upper()} is the published demo password: set another before serving on {host}")
+    if logins:
+        raise SupersetError(f"the logins {', '.join(logins)} still have the published demo password: change them "
+                            f"(linli dashboards grant, or Superset's user settings) before serving on {host}")
 
 
 def start_dashboards(data_dir: Path | None = None, warehouse: Path | None = None, port: int | None = None,
@@ -191,6 +198,7 @@ def start_dashboards(data_dir: Path | None = None, warehouse: Path | None = None
     initialise(data_dir, s)
     log("Superset: loading the dashboards")
     provisioned = provision(data_dir, warehouse, s)
+    refuse_published_passwords(s, host, provisioned["published_passwords"])
     proc = start(data_dir, port, host, s)
     return Dashboards(f"http://{host}:{port}", proc, provisioned)
 
