@@ -54,8 +54,9 @@ def ingest_directory(deliveries: Path, lake_root: Path, progress: Callable[[int,
             """The delivery, and why it is refused unread if it is."""
             source = source_for(path.relative_to(deliveries).as_posix())
             d = file_delivery(source or UNKNOWN, deliveries, path)
-            if scrub_ids(d.name) != d.name:  # recorded under its name masked, whatever its source
-                return NAMED_AFTER_SOMEONE, replace(d, name=scrub_ids(d.name))
+            masked = scrub_ids(d.name)
+            if masked != d.name:  # recorded under its name masked, whatever its source
+                return NAMED_AFTER_SOMEONE, replace(d, name=masked)
             if source is None:
                 return NO_SOURCE, d
             # A delivery the ledger holds is skipped unread; one that cannot be read is read again

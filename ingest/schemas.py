@@ -125,13 +125,15 @@ def _ethnicities() -> dict[str, str]:
     return {**{n.removesuffix("族"): n for n in names if n.endswith("族")}, **{n: n for n in names}}
 
 
+_RELATIONS = _seed("code_relation")
+
+
 def _relations() -> dict[str, str]:
     """The GB/T 4761 names the libraries map (a dbt seed), each accepted as itself and as the seed
     says clerks also write it (儿子 for 子, 妻子 for 妻). What clerks write wins over a name: in a
     column of relation to the householder, 本人 is the householder's own row (户主), not code 01."""
-    rows = _seed("code_relation")
-    also = {a: row["name_zh"] for row in rows for a in row["also_written"].split("|") if a}
-    return {**{row["name_zh"]: row["name_zh"] for row in rows}, **also}
+    also = {a: row["name_zh"] for row in _RELATIONS for a in row["also_written"].split("|") if a}
+    return {**{row["name_zh"]: row["name_zh"] for row in _RELATIONS}, **also}
 
 
 # Reusable columns: one definition per fact.
@@ -432,7 +434,7 @@ PM_OWNER = Source(
         PHONE.named("phone"),
         HOUSE.named("house_code", required=True),
         Column("relation", "varchar", "与户主关系, GB/T 4761 code", ("与户主关系",),
-               values={row["code"]: row["code"] for row in _seed("code_relation")}),
+               values={row["code"]: row["code"] for row in _RELATIONS}),
         REGISTRY.column("household_no").named("household_no", required=False, fill_down=False),
         REGISTRY.column("population_type"),
         REGISTRY.column("moved_in"),

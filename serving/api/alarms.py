@@ -44,7 +44,7 @@ import pyarrow as pa
 
 from linli.settings import get_settings
 from serving.api.keys import AREA_LENGTHS, KeyStore, private_sqlite
-from serving.api.resources import CITY_ZONE, is_code, within
+from serving.api.resources import CITY_TIME, CITY_ZONE, is_code, within
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,7 @@ def _serve(cur: duckdb.DuckDBPyConnection, subs: Subscriptions, sub: dict, post,
     """One subscription's undelivered alarms, kind by kind, oldest first; (alarms delivered, batches failed)."""
     # The city's zone, as the API serves times: the payload's times, and the meter alarms' keys
     # (which hold a time as text), are then the same whatever zone the connection was opened in.
-    cur.execute(f"SET TimeZone = '{CITY_ZONE}'")
+    cur.execute(CITY_TIME)
     delivered = failed = 0
     for kind in sub["kinds"]:
         k = ALARM_KINDS[kind]

@@ -42,7 +42,7 @@ from serving.api.filters import Filters, openapi_parameters
 from serving.api.keys import KeyStore, Principal, issue_jwt, read_jwt
 from serving.api.limits import RateLimiter
 from serving.api.query import BadRequest, OutsideArea, Page, select, table_columns
-from serving.api.resources import CITY_ZONE, RESOURCES, Resource
+from serving.api.resources import CITY_TIME, RESOURCES, Resource
 
 log = logging.getLogger("linli.api")
 
@@ -121,9 +121,6 @@ class SubscriptionIn(BaseModel):
     area: str | None = None  # within the key's area; default: all of it
     # deliver alarms after this time (one without an offset is the city's); default: only those newer than now in the store
     since: datetime | None = None
-
-
-CITY_TIME = f"SET TimeZone = '{CITY_ZONE}'"  # every time served as the city lives it, +08:00
 
 
 class Builds:

@@ -103,6 +103,7 @@ CATALOG_SCOPE = "catalog"  # /v1/catalog/search: metadata about the libraries, n
 SCOPES = sorted({r.scope for r in RESOURCES} | {CATALOG_SCOPE})
 CITY_AREA = "1506"  # all of Ordos: every area a key may have begins with it
 CITY_ZONE = "Asia/Shanghai"  # the city's time: every time is served in it, and one without an offset is read in it
+CITY_TIME = f"SET TimeZone = '{CITY_ZONE}'"  # a connection's times as the city lives them, +08:00
 
 
 def is_code(value: str) -> bool:

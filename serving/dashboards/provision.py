@@ -68,7 +68,8 @@ def provision(args: argparse.Namespace) -> dict:
     tables = {t.uuid and str(t.uuid): t for t in db.session.query(SqlaTable).all()}
     area_tables = [tables[uid("dataset", ds.key)] for ds in d.DATASETS if ds.area]
     wanted = set()
-    for code, name in areas(Path(args.serving_db)):
+    found = areas(Path(args.serving_db))
+    for code, name in found:
         role_name = area_role_name(code, name)
         wanted.add(role_name)
         role = sm.find_role(role_name) or sm.add_role(role_name)
@@ -86,7 +87,7 @@ def provision(args: argparse.Namespace) -> dict:
             db.session.delete(role)
     db.session.commit()
 
-    community = next(((c, n) for c, n in areas(Path(args.serving_db)) if len(c) == 12 and (not args.community or c == args.community)), None)
+    community = next(((c, n) for c, n in found if len(c) == 12 and (not args.community or c == args.community)), None)
     if community and args.community_user:
         bind_to_area(sm, args.community_user, args.community_password, community[0], keep_existing=True)
         db.session.commit()

@@ -67,6 +67,11 @@ def home(data_dir: Path) -> Path:
     return path
 
 
+def quality_results(data_dir: Path) -> Path:
+    """The quality results' Parquet files the quality views read."""
+    return Path(data_dir).resolve() / "quality"
+
+
 def environment(data_dir: Path, settings: Settings | None = None) -> dict[str, str]:
     s = settings or get_settings()
     h = home(data_dir)
@@ -82,7 +87,7 @@ def environment(data_dir: Path, settings: Settings | None = None) -> dict[str, s
         "SUPERSET_CONFIG_PATH": str(CONFIG), "SUPERSET_HOME": str(h), "FLASK_APP": "superset",
         "LINLI_SUPERSET_SECRET_KEY": secret, "LINLI_SUPERSET_METADATA_URI": metadata_uri(data_dir, s),
         # the only files a DuckDB connection of Superset's may read: the quality results (superset_config)
-        "LINLI_SUPERSET_DUCKDB_DIRS": json.dumps([str(Path(data_dir).resolve() / "quality")]),
+        "LINLI_SUPERSET_DUCKDB_DIRS": json.dumps([str(quality_results(data_dir))]),
         # provision.py imports serving.dashboards from this checkout
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
@@ -114,7 +119,7 @@ def provision(data_dir: Path, warehouse: Path | None = None, settings: Settings 
     serving_db = current(Path(warehouse) if warehouse else data_dir / "warehouse")
     if not serving_db.exists():
         raise SupersetError(f"no serving store at {serving_db}: build the libraries first (linli build)")
-    quality_db = write_quality_views(data_dir / "quality", home(data_dir) / "quality_views.duckdb")
+    quality_db = write_quality_views(quality_results(data_dir), home(data_dir) / "quality_views.duckdb")
     env = environment(data_dir, s)
     env["LINLI_SUPERSET_ADMIN_PASSWORD"] = s.superset_admin_password
     env["LINLI_SUPERSET_PUBLISHED_PASSWORDS"] = json.dumps([Settings.model_fields[f].default for f in PUBLISHED])
